@@ -1,0 +1,177 @@
+"""The composition root: builds every collaborator once and hands them to the window.
+
+Nothing else in Billbridge creates a database, a secret store, an HTTP client, a clock or
+a job runner; they are passed in. There are no singletons and no module-level state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+import PySide6  # noqa: F401 - imported first so qasync binds to PySide6
+import httpx
+import platformdirs
+import qasync
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+from desktop.errors import BillbridgeError
+from desktop.secrets import KeyringSecretStore, MemorySecretStore, SecretStore
+from desktop.storage.database import APP_NAME, Database, open_database
+from desktop.timeutil import Clock, utc_now
+from desktop.views.jobs import JobRunner
+from desktop.views.main_window import MainWindow
+from desktop.views.page import Page
+from desktop.views.placeholders import (
+    AccountsPage,
+    ConnectionsPage,
+    HealthPage,
+    SyncErrorsPage,
+    SyncHistoryPage,
+)
+from desktop.views.settings_page import SettingsPage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Every collaborator of the running app, built once by :func:`build_services`.
+
+    Attributes:
+        database: the open workspace.
+        secrets: where connection secrets are kept.
+        clock: the clock (aware UTC).
+        jobs: the background job runner.
+        settings: per-user window settings (geometry, last page).
+        http: the shared async HTTP client for short user-initiated calls; created inside
+            the running event loop and closed on quit.
+        cleanups: functions called on quit, newest first.
+    """
+
+    database: Database
+    secrets: SecretStore
+    clock: Clock
+    jobs: JobRunner
+    settings: QSettings
+    demo: bool = False
+    http: httpx.AsyncClient | None = None
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Stops jobs, runs the cleanups and closes the database."""
+        self.jobs.shutdown()
+        while self.cleanups:
+            self.cleanups.pop()()
+        self.database.close()
+
+
+def settings_path(demo: bool) -> Path:
+    """Where the per-user window settings live."""
+    folder = Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    return folder / ("billbridge-demo.ini" if demo else "billbridge.ini")
+
+
+def configure_logging() -> Path:
+    """Logs to a rotating file in the user's log folder; HTTP libraries stay quiet.
+
+    httpx logs every request URL at INFO, and some vendors put credentials in query
+    strings (Zoho's token refresh): those loggers are kept at WARNING so no secret can
+    reach the log.
+    """
+    folder = Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "billbridge.log"
+    handler = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for noisy in ("httpx", "httpcore", "urllib3", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return path
+
+
+def build_services(
+    database: Database,
+    *,
+    secrets: SecretStore | None = None,
+    clock: Clock = utc_now,
+    settings: QSettings | None = None,
+    demo: bool = False,
+) -> Services:
+    """Builds the collaborators around an open database."""
+    return Services(
+        database=database,
+        secrets=secrets or (MemorySecretStore() if demo else KeyringSecretStore()),
+        clock=clock,
+        jobs=JobRunner(),
+        settings=settings or QSettings(str(settings_path(demo)), QSettings.Format.IniFormat),
+        demo=demo,
+    )
+
+
+def build_pages(services: Services) -> list[Page]:
+    """The pages of the main window, in navigation order."""
+    return [
+        AccountsPage(),
+        ConnectionsPage(),
+        SyncHistoryPage(),
+        SyncErrorsPage(),
+        HealthPage(),
+        SettingsPage(
+            services.database.display,
+            services.secrets.description,
+            services.database.dialect,
+        ),
+    ]
+
+
+def build_window(services: Services) -> MainWindow:
+    """The main window wired to the services."""
+    return MainWindow(
+        build_pages(services),
+        services.jobs,
+        services.settings,
+        services.database.display,
+        title_suffix="demo workspace" if services.demo else "",
+    )
+
+
+def run_app(db_url: str | None, demo: bool = False) -> int:
+    """Runs the desktop app until its window closes; returns the exit code."""
+    configure_logging()
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    try:
+        database = open_database(db_url, demo=demo)
+    except BillbridgeError as error:
+        print(f"billbridge: {error}", file=sys.stderr)
+        return error.exit_code
+    services = build_services(database, demo=demo)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closing = asyncio.Event()
+    app.aboutToQuit.connect(closing.set)
+
+    async def main() -> None:
+        services.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        window = build_window(services)
+        window.show()
+        await closing.wait()
+        await services.http.aclose()
+
+    try:
+        with loop:
+            loop.run_until_complete(main())
+    finally:
+        services.close()
+    return 0

@@ -1,0 +1,81 @@
+"""The ``billbridge`` command.
+
+With no subcommand it opens the desktop app. Each subcommand lives in its own module
+under ``desktop.cli`` and is listed once in ``COMMAND_MODULES``; a module exposes
+``register(subparsers)``, which adds its parser and sets ``handler`` (a function taking
+the parsed arguments and a :class:`CliContext`, returning the exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from desktop import __version__
+from desktop.cli.context import CliContext
+from desktop.errors import BillbridgeError
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "desktop.cli.workspace",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Builds the argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="billbridge",
+        description=(
+            "Billbridge brings Zoho Billing, Recurly, Chargebee and Zoho CRM into one local "
+            "workspace. With no command it opens the desktop app."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"billbridge {__version__}")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=os.environ.get("BILLBRIDGE_DB"),
+        help="workspace database as an SQLAlchemy URL (default: SQLite in your data folder; "
+        "also read from BILLBRIDGE_DB)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="open the app on a separate demo workspace fed by the built-in sandbox",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line and returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    context = CliContext(db_url=args.db, demo=args.demo)
+    try:
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            from desktop.cli.gui import run_gui
+
+            return run_gui(context)
+        code: int = handler(args, context)
+        return code
+    except BillbridgeError as error:
+        print(f"billbridge: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("billbridge: interrupted.", file=sys.stderr)
+        return 130
+    finally:
+        context.close()
+
+
+def entry_point() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

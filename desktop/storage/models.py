@@ -1,0 +1,362 @@
+"""What Billbridge keeps: the typed ORM model of a workspace.
+
+Vocabulary (used everywhere, UI included): a **Connection** is one configured billing
+system or CRM; an **Account** is one customer organisation, possibly known to several
+connections (each as an :class:`AccountSource`); a **User** is a person at an account;
+**Plan**, **Subscription** and **Invoice** are what the billing systems say they are.
+
+Rules the schema enforces:
+
+* every synced record remembers its connection and its source id, unique together, and
+  keeps the raw source payload (``raw``) so fields the schema does not model are not lost;
+* money is integer minor units plus an ISO currency code, never a float;
+* timestamps are timezone-aware UTC (:class:`~desktop.storage.types.UTCDateTime`);
+* an account's ``identifier`` never changes once set (see :mod:`desktop.storage.guards`);
+* secrets are never stored here: a connection only holds ``secret_ref``, the name of its
+  entry in the system keychain.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from desktop.storage.types import JSONType, UTCDateTime
+from desktop.timeutil import utc_now
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a stable constraint naming convention for migrations."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class ConnectionKind(enum.StrEnum):
+    """The systems Billbridge can connect to."""
+
+    ZOHO_BILLING = "zoho-billing"
+    RECURLY = "recurly"
+    CHARGEBEE = "chargebee"
+    ZOHO_CRM = "zoho-crm"
+
+
+class SyncMode(enum.StrEnum):
+    """How a billing connection keeps the workspace up to date."""
+
+    DAILY = "daily"  # every day at 00:00 UTC; overwrites manual edits of synced attributes
+    IMPORT_ONLY = "import-only"  # once; later runs add new records only, manual edits kept
+
+
+class ConnectionStatus(enum.StrEnum):
+    """Whether a connection's scheduled runs happen."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"  # schedule stopped, manual runs allowed
+    DISABLED = "disabled"  # no runs at all until reactivated
+
+
+class RunStatus(enum.StrEnum):
+    """The outcome of a sync run."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"  # finished, but some records failed (see its sync errors)
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # the process died; found and closed by a later run
+
+
+def _new_ref() -> str:
+    return uuid.uuid4().hex
+
+
+class Connection(Base):
+    """One configured external system. Holds settings, never a secret."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    mode: Mapped[str] = mapped_column(String(16), default=SyncMode.DAILY.value)
+    status: Mapped[str] = mapped_column(String(16), default=ConnectionStatus.ACTIVE.value)
+    secret_ref: Mapped[str] = mapped_column(String(64), unique=True, default=_new_ref)
+    secret_hint: Mapped[str | None] = mapped_column(String(8))  # last four characters only
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+
+class Account(Base):
+    """A customer organisation, merged across connections by its identifier."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255), index=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    company: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+    sources: Mapped[list[AccountSource]] = relationship(
+        back_populates="account", cascade="all, delete-orphan"
+    )
+    edits: Mapped[list[AccountEdit]] = relationship(
+        back_populates="account", cascade="all, delete-orphan"
+    )
+
+
+class AccountSource(Base):
+    """An account as one connection knows it (a billing customer or CRM record)."""
+
+    __tablename__ = "account_sources"
+    __table_args__ = (UniqueConstraint("connection_id", "source_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    source_id: Mapped[str] = mapped_column(String(255))
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    identifier: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    company: Mapped[str | None] = mapped_column(String(255))
+    source_created_at: Mapped[datetime | None]
+    source_updated_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    synced_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    account: Mapped[Account] = relationship(back_populates="sources")
+
+
+class AccountEdit(Base):
+    """A local manual edit of an account attribute, kept apart from synced values."""
+
+    __tablename__ = "account_edits"
+    __table_args__ = (UniqueConstraint("account_id", "field"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    field: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str | None] = mapped_column(Text)
+    edited_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    account: Mapped[Account] = relationship(back_populates="edits")
+
+
+class _SourceRecord:
+    """Columns every synced record has: its connection, source id and raw payload."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    source_id: Mapped[str] = mapped_column(String(255))
+    source_created_at: Mapped[datetime | None]
+    source_updated_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    synced_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class User(_SourceRecord, Base):
+    """A person at an account (a billing contact person or the customer's own contact)."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("connection_id", "source_id"),)
+
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(64))
+    is_primary: Mapped[bool] = mapped_column(default=False)
+
+
+class Plan(_SourceRecord, Base):
+    """A price plan as a billing system defines it."""
+
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("connection_id", "source_id"),)
+
+    code: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    interval_unit: Mapped[str | None] = mapped_column(String(16))  # day, week, month, year
+    interval_count: Mapped[int | None] = mapped_column(Integer)
+    price_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    status: Mapped[str | None] = mapped_column(String(32))
+
+
+class Subscription(_SourceRecord, Base):
+    """A subscription, with its recurring amount normalised to a month (``mrr_minor``)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "source_id"),
+        Index("ix_subscriptions_status", "status"),
+    )
+
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    customer_source_id: Mapped[str | None] = mapped_column(String(255))
+    number: Mapped[str | None] = mapped_column(String(255))
+    plan_code: Mapped[str | None] = mapped_column(String(255))
+    plan_name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)  # per billing period
+    mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    interval_unit: Mapped[str | None] = mapped_column(String(16))
+    interval_count: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None]
+    trial_ends_at: Mapped[datetime | None]
+    current_term_ends_at: Mapped[datetime | None]
+    next_billing_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    has_payment_method: Mapped[bool | None]
+
+
+class Invoice(_SourceRecord, Base):
+    """An invoice with what it totals, what was paid and what is still due."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "source_id"),
+        Index("ix_invoices_status", "status"),
+    )
+
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    customer_source_id: Mapped[str | None] = mapped_column(String(255))
+    subscription_source_id: Mapped[str | None] = mapped_column(String(255))
+    number: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))  # paid, open, overdue, partially_paid, ...
+    currency: Mapped[str | None] = mapped_column(String(3))
+    total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_due_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    paid_at: Mapped[datetime | None]
+
+
+class SyncRun(Base):
+    """One run of a connection's sync: the import history."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # incremental, full, fetch
+    trigger: Mapped[str] = mapped_column(String(16))  # manual, scheduled, cli, webhook
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.RUNNING.value)
+    started_at: Mapped[datetime] = mapped_column(default=utc_now)
+    finished_at: Mapped[datetime | None]
+    fetched: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    deleted: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[int] = mapped_column(default=0)
+    api_calls: Mapped[int] = mapped_column(default=0)
+    owner: Mapped[str | None] = mapped_column(String(255))  # host:pid of the process running it
+    message: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SyncError(Base):
+    """One record that failed to sync, with the reason as a sentence."""
+
+    __tablename__ = "sync_errors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_runs.id", ondelete="SET NULL"), index=True
+    )
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    stream: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    resolved_at: Mapped[datetime | None]
+
+
+class SyncCursor(Base):
+    """Where a connection's stream got to, committed with each page's rows."""
+
+    __tablename__ = "sync_cursors"
+    __table_args__ = (UniqueConstraint("connection_id", "stream"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    stream: Mapped[str] = mapped_column(String(64))
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+
+class SyncLock(Base):
+    """Holds a connection's single running sync, across processes and machines.
+
+    A row exists while a run holds the lock; its heartbeat is refreshed while it runs, so
+    a lock left behind by a killed process can be recognised as stale and taken over.
+    """
+
+    __tablename__ = "sync_locks"
+
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner: Mapped[str] = mapped_column(String(255))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(16))
+    acquired_at: Mapped[datetime] = mapped_column(default=utc_now)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utc_now)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class WorkspaceSetting(Base):
+    """A workspace-wide setting shared by every copy of the app on this database."""
+
+    __tablename__ = "workspace_settings"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
