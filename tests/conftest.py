@@ -8,16 +8,16 @@ if not os.environ.get("BILLBRIDGE_ONSCREEN"):
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("QT_API", "pyside6")
 
-import asyncio  # noqa: E402
-import threading  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
-import keyring  # noqa: E402
-import pytest  # noqa: E402
-from keyring.backend import KeyringBackend  # noqa: E402
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
 
-from desktop.storage.database import Database, open_database  # noqa: E402
+from desktop.storage.database import Database, open_database
 
 
 class InMemoryKeyring(KeyringBackend):
@@ -50,7 +50,9 @@ def memory_keyring() -> Iterator[InMemoryKeyring]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each test has its own data, config and log folders (fresh settings)."""
     home = tmp_path_factory.mktemp("home")
     for variable in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
@@ -72,13 +74,13 @@ def _no_dangling_threads() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def qasync_loop(qapp: object) -> Iterator[asyncio.AbstractEventLoop]:
+def qasync_loop(qapp: object) -> asyncio.AbstractEventLoop:
     """One qasync loop for the session, so asyncio tasks run while qtbot waits."""
     import qasync
 
     loop = qasync.QEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
-    yield loop
+    return loop
 
 
 @pytest.fixture

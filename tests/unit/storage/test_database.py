@@ -74,7 +74,8 @@ def test_money_and_time_round_trip(database: Database) -> None:
         assert invoice.total_minor == 123_456_789_012
         assert isinstance(invoice.total_minor, int)
         assert invoice.paid_at == datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
-        assert invoice.paid_at is not None and invoice.paid_at.tzinfo is not None
+        assert invoice.paid_at is not None
+        assert invoice.paid_at.tzinfo is not None
         assert invoice.raw == {"unknown_field": {"nested": [1, 2, 3]}}
 
 

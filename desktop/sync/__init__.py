@@ -1,0 +1,1 @@
+"""How data gets here: read-only connectors and the sync engine (Qt-free)."""
