@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-import PySide6  # noqa: F401 - imported first so qasync binds to PySide6
 import httpx
 import platformdirs
+import PySide6  # noqa: F401 - imported first so qasync binds to PySide6
 import qasync
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication

@@ -31,8 +31,10 @@ NO_KEYCHAIN = (
 class SecretStore(Protocol):
     """Stores, reads and deletes a connection's secret by its reference."""
 
-    #: A short phrase for the UI, such as "the system keychain (SecretService)".
-    description: str
+    @property
+    def description(self) -> str:
+        """A short phrase for the UI, such as "the system keychain (SecretService)"."""
+        ...
 
     def store(self, ref: str, secret: str) -> None:
         """Saves ``secret`` under ``ref``, replacing any previous one."""
@@ -114,7 +116,9 @@ class KeyringSecretStore:
 class MemorySecretStore:
     """Secrets held in memory for one run: the demo workspace and tests."""
 
-    description = "memory (this run only)"
+    @property
+    def description(self) -> str:
+        return "memory (this run only)"
 
     def __init__(self, initial: dict[str, str] | None = None) -> None:
         self._values = dict(initial or {})

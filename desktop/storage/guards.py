@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event
+from sqlalchemy.orm.attributes import get_history
 from sqlalchemy.orm import Session, UOWTransaction
 
 from desktop.errors import BillbridgeError
@@ -19,7 +20,7 @@ def _check_identifiers(session: Session, _flush: UOWTransaction, _instances: Any
     for obj in session.dirty:
         if not isinstance(obj, Account | AccountSource):
             continue
-        history = inspect(obj).attrs.identifier.history
+        history = get_history(obj, "identifier")
         if history.deleted and history.deleted[0] is not None and history.added:
             raise IdentifierChangedError(
                 f"The account identifier {history.deleted[0]!r} cannot be changed to "

@@ -13,12 +13,14 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
 from desktop.jobs import Progress
 from desktop.views.jobs import JobHandle, JobRunner
 from desktop.views.page import Page
+from desktop.views.style import STYLE_SHEET
 
 
 class MainWindow(QMainWindow):
@@ -38,6 +40,7 @@ class MainWindow(QMainWindow):
         title_suffix: str = "",
     ) -> None:
         super().__init__()
+        self.setStyleSheet(STYLE_SHEET)
         self.setWindowTitle("Billbridge" + (f" — {title_suffix}" if title_suffix else ""))
         self._jobs = jobs
         self._settings = settings
@@ -45,7 +48,6 @@ class MainWindow(QMainWindow):
 
         self.navigation = QListWidget()
         self.navigation.setObjectName("navigation")
-        self.navigation.setFixedWidth(190)
         self.navigation.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.stack = QStackedWidget()
         for page in pages:
@@ -53,11 +55,23 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(page)
         self.navigation.currentRowChanged.connect(self._show_page)
 
+        sidebar = QWidget()
+        sidebar.setObjectName("sidebar")
+        sidebar.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        sidebar.setFixedWidth(190)
+        side_layout = QVBoxLayout(sidebar)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.setSpacing(0)
+        brand = QLabel("Billbridge")
+        brand.setObjectName("brand")
+        side_layout.addWidget(brand)
+        side_layout.addWidget(self.navigation, 1)
+
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.navigation)
+        layout.addWidget(sidebar)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
@@ -73,6 +87,7 @@ class MainWindow(QMainWindow):
 
         for index in range(min(len(pages), 9)):
             shortcut = QShortcut(QKeySequence(f"Ctrl+{index + 1}"), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(lambda row=index: self.navigation.setCurrentRow(row))
 
         jobs.job_started.connect(self._on_job_started)
@@ -85,7 +100,7 @@ class MainWindow(QMainWindow):
     def _restore(self) -> None:
         geometry = self._settings.value("window/geometry")
         if geometry is not None:
-            self.restoreGeometry(geometry)  # type: ignore[arg-type]
+            self.restoreGeometry(geometry)
         else:
             self.resize(1180, 740)
         row = self._settings.value("window/page", 0)
@@ -147,7 +162,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 15000)
         QMessageBox.warning(self, title, message)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:
         self._settings.setValue("window/geometry", self.saveGeometry())
         self._settings.setValue("window/page", self.navigation.currentRow())
         self._settings.sync()

@@ -24,7 +24,9 @@ class AccountsPage(_EmptyPage):
 
 class ConnectionsPage(_EmptyPage):
     title = "Connections"
-    subtitle = "Billing systems and CRM this workspace reads from. Keys stay in the system keychain."
+    subtitle = (
+        "Billing systems and CRM this workspace reads from. Keys stay in the system keychain."
+    )
     empty_text = "No connections yet. Use 'billbridge connection add' to add one."
 
 

@@ -22,7 +22,10 @@ class SettingsPage(Page):
         self.workspace_label = QLabel(workspace)
         self.workspace_label.setWordWrap(True)
         form.addRow("Workspace database:", self.workspace_label)
-        form.addRow("Database kind:", QLabel("PostgreSQL (shared)" if dialect == "postgresql" else "SQLite (this computer)"))
+        form.addRow(
+            "Database kind:",
+            QLabel("PostgreSQL (shared)" if dialect == "postgresql" else "SQLite (this computer)"),
+        )
         form.addRow("Keys are kept in:", QLabel(secret_store))
         form.addRow("Billbridge version:", QLabel(__version__))
         self.body.addLayout(form)

@@ -30,7 +30,9 @@ def test_no_keychain_refuses_with_a_sentence(tmp_path: Path) -> None:
         store.store("ref-1", "live_topsecret")
     assert "live_topsecret" not in str(caught.value)
     assert "apt-get install gnome-keyring" in str(caught.value)
-    assert not any("topsecret" in p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file())
+    assert not any(
+        "topsecret" in p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file()
+    )
 
 
 def test_hint_shows_only_the_last_four() -> None:
