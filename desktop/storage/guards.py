@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm.attributes import get_history
 from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm.attributes import get_history
 
 from desktop.errors import BillbridgeError
 from desktop.storage.models import Account, AccountSource
