@@ -363,3 +363,146 @@ class WorkspaceSetting(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+
+# --------------------------------------------------------------------- customer health
+# Written by desktop.health: what the billing data means. Settings (reporting currency,
+# exchange rates, score weights) live in WorkspaceSetting under keys ``health.*``.
+
+
+class AccountHealth(Base):
+    """An account's current money totals and financial health, as of the last recompute.
+
+    Money is in the reporting currency (``currency``) at the rates set when it was
+    computed; amounts in a currency without a rate are left out and ``mrr_incomplete`` or
+    ``due_incomplete`` says so.
+    """
+
+    __tablename__ = "account_health"
+    __table_args__ = (Index("ix_account_health_band", "band"),)
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    currency: Mapped[str] = mapped_column(String(3))
+    mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    mrr_incomplete: Mapped[bool] = mapped_column(default=False)
+    amount_due_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    overdue_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    due_incomplete: Mapped[bool] = mapped_column(default=False)
+    overdue_invoices: Mapped[int] = mapped_column(Integer, default=0)
+    days_overdue: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16))  # the account's subscription state
+    score: Mapped[int] = mapped_column(Integer)
+    band: Mapped[str] = mapped_column(String(8))  # green, amber, red
+    overdue_points: Mapped[int] = mapped_column(Integer)
+    amount_due_points: Mapped[int] = mapped_column(Integer)
+    state_points: Mapped[int] = mapped_column(Integer)
+    trend_points: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class HealthScore(Base):
+    """An account's financial health score on a day (written when it changes)."""
+
+    __tablename__ = "health_scores"
+    __table_args__ = (Index("ix_health_scores_day", "day"),)
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    score: Mapped[int] = mapped_column(Integer)
+    band: Mapped[str] = mapped_column(String(8))
+    overdue_points: Mapped[int] = mapped_column(Integer)
+    amount_due_points: Mapped[int] = mapped_column(Integer)
+    state_points: Mapped[int] = mapped_column(Integer)
+    trend_points: Mapped[int] = mapped_column(Integer)
+
+
+class HealthDay(Base):
+    """Workspace-wide health on a day: accounts per band and MRR (for the trend charts)."""
+
+    __tablename__ = "health_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    green: Mapped[int] = mapped_column(Integer, default=0)
+    amber: Mapped[int] = mapped_column(Integer, default=0)
+    red: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MrrSnapshot(Base):
+    """An account's MRR in one currency as recorded during a month (the last write wins).
+
+    Written by every recompute for the current month, so movements for months recorded
+    this way are exact rather than derived from subscription dates.
+    """
+
+    __tablename__ = "mrr_snapshots"
+    __table_args__ = (Index("ix_mrr_snapshots_month", "month"),)
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # first day of the month
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AlertRule(Base):
+    """A risk alert rule: a condition (JSON, see desktop.health.conditions) and its state."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    condition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    last_evaluated_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+
+class Alert(Base):
+    """One account matching one alert rule, from when it became true until it is not.
+
+    ``open_key`` is ``"<rule>:<account>"`` while the alert is open and ``NULL`` once
+    resolved, so the database itself refuses a second open alert for the same pair.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_rules.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    open_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    subject: Mapped[str] = mapped_column(String(16))  # invoice, subscription, account
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(default=utc_now)
+    resolved_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    snoozed_until: Mapped[datetime | None]
+
+
+class Segment(Base):
+    """A saved filter over accounts (a condition, see desktop.health.conditions)."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    condition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
