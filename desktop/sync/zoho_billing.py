@@ -67,6 +67,7 @@ from desktop.errors import ConfigurationError
 from desktop.sync import zoho_normalise as zn
 from desktop.sync.base import (
     AccountBundle,
+    AuthorisationError,
     CheckResult,
     ConnectionConfig,
     FieldInfo,
@@ -218,11 +219,20 @@ class ZohoBillingConnector:
         *,
         with_org: bool = True,
         key: str | None = None,
+        single: bool = False,
     ) -> dict[str, Any]:
         """GETs an API path with a fresh token and the org header; checks Zoho's ``code``.
 
+        Args:
+            path: the path under the API base.
+            params: query parameters.
+            with_org: whether to send the organization header.
+            key: the payload key the answer must carry.
+            single: a one-record GET, where a 400 means "no such record".
+
         Raises:
-            RecordNotFound: when Zoho says the entity does not exist.
+            RecordNotFound: when Zoho says the entity does not exist (code 1002, 404).
+            ConfigurationError: when a refusal turns out to be a wrong organization id.
             SourceResponseError: for another non-zero ``code`` or a missing payload key.
         """
 
@@ -245,7 +255,19 @@ class ZohoBillingConnector:
                 )
             return body
 
-        return await self.tokens.call(attempt)
+        try:
+            return await self.tokens.call(attempt)
+        except AuthorisationError:
+            if with_org and self._organization is None:
+                await self._organization_info()  # a wrong org id gets its own sentence
+            raise
+        except SourceResponseError as error:
+            status = getattr(error, "status", None)
+            if status == 404 or (status == 400 and single):
+                raise RecordNotFound(
+                    f"Zoho Billing has no record at {path} in {self._name!r}."
+                ) from None
+            raise
 
     async def _organization_info(self) -> dict[str, Any]:
         """The configured organization from ``GET /organizations`` (cached).
@@ -468,7 +490,8 @@ class ZohoBillingConnector:
 
     async def fetch_account(self, source_id: str) -> AccountBundle:
         """One customer with its contact persons, subscriptions and invoices."""
-        body = await self._get(f"/customers/{quote(source_id, safe='')}", key="customer")
+        path = f"/customers/{quote(source_id, safe='')}"
+        body = await self._get(path, key="customer", single=True)
         customer = body.get("customer")
         if not isinstance(customer, dict):
             raise RecordNotFound(f"Zoho Billing has no customer {source_id} in {self._name!r}.")
