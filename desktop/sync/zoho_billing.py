@@ -21,8 +21,9 @@ stream's cursor minus :data:`OVERLAP`:
   pass. A pass in progress keeps ``{"pass": {"page", "high", "full"}}`` in the cursor
   after every page, so a run killed at any page resumes at the next page number; the new
   ``since`` is committed only with the pass's last page.
-* **records equal to the cursor / written out of order** are re-read: the comparison is
-  ``updated_time >= since - OVERLAP`` (re-reading is harmless, the engine upserts).
+* **records equal to the cursor / written out of order** are re-read: an incremental
+  pass emits every record with ``updated_time >= since - OVERLAP`` (re-reading is
+  harmless, the engine upserts) and drops the older ones its last page also brings.
 * **records changed during the pass** move to page 1, which pushes already-read records
   onto the next page (read twice, harmless) and never skips one; they are newer than the
   pass's ``high`` and are picked up by the next run.
@@ -363,6 +364,12 @@ class ZohoBillingConnector:
                 log.warning("Zoho Billing ignores sort_column here; reading %s to the end.", stream)
                 threshold = None
             reached = threshold is not None and _reached_old(stamps, threshold)
+            if threshold is not None:  # unchanged since the last completed pass: skip
+                items = [
+                    item
+                    for item, value in zip(items, stamps, strict=True)
+                    if value is None or value >= threshold
+                ]
             records, problems = await self._normalise(stream, items, incremental=not whole)
             if not more or reached:
                 new_since = high or since
