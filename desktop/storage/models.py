@@ -506,3 +506,64 @@ class Segment(Base):
     condition: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+
+# ------------------------------------------------------------------------------ webhooks
+# Written by desktop.webhooks: billing events pushed by the billing system as they happen.
+
+
+class WebhookReceiver(Base):
+    """An address a billing system posts events to, bound to one connection.
+
+    Its secret token (for the ``Authorization: Basic …`` header and the optional HMAC
+    signature) lives in the system keychain under ``secret_ref``, never here.
+    """
+
+    __tablename__ = "webhook_receivers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)  # the last part of its URL path
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    secret_ref: Mapped[str] = mapped_column(String(64), unique=True, default=_new_ref)
+    secret_hint: Mapped[str | None] = mapped_column(String(8))
+    verify_signature: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+
+class WebhookEvent(Base):
+    """One event a receiver accepted (or rejected as malformed), kept as it arrived.
+
+    ``status`` is ``received`` (stored, not applied yet), ``applied``, ``ignored``
+    (nothing to change), ``failed`` (``reason`` says why; replayable) or ``rejected``
+    (answered 400; ``reason`` says why). ``event_id`` is unique per connection, so a
+    repeated delivery is acknowledged without a second row.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "event_id"),
+        Index("ix_webhook_events_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    receiver_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_receivers.id", ondelete="SET NULL")
+    )
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    event_type: Mapped[str | None] = mapped_column(String(64))
+    event_time: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deliveries: Mapped[int] = mapped_column(Integer, default=1)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(default=utc_now)
+    applied_at: Mapped[datetime | None]
