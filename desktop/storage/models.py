@@ -204,6 +204,8 @@ class User(_SourceRecord, Base):
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     phone: Mapped[str | None] = mapped_column(String(64))
     is_primary: Mapped[bool] = mapped_column(default=False)
+    # the billing customer it belongs to, so it can be linked once that account is known
+    customer_source_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class Plan(_SourceRecord, Base):
@@ -228,6 +230,7 @@ class Subscription(_SourceRecord, Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "source_id"),
         Index("ix_subscriptions_status", "status"),
+        Index("ix_subscriptions_customer", "connection_id", "customer_source_id"),
     )
 
     account_id: Mapped[int | None] = mapped_column(
@@ -250,6 +253,9 @@ class Subscription(_SourceRecord, Base):
     next_billing_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     has_payment_method: Mapped[bool | None]
+    # the account identifier this subscription carries, when the connection's identifiers
+    # come from a subscription custom field (see desktop.sync.identity)
+    account_identifier: Mapped[str | None] = mapped_column(String(255))
 
 
 class Invoice(_SourceRecord, Base):
@@ -320,6 +326,25 @@ class SyncError(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     resolved_at: Mapped[datetime | None]
+
+
+class PendingAccount(Base):
+    """A billing customer whose account identifier is not known yet (see desktop.sync.identity).
+
+    It becomes an Account as soon as an identifier appears (its custom field is filled in,
+    or one of its subscriptions carries the identifier field); ``record`` keeps the
+    normalised customer until then.
+    """
+
+    __tablename__ = "pending_accounts"
+    __table_args__ = (UniqueConstraint("connection_id", "source_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    source_id: Mapped[str] = mapped_column(String(255))
+    record: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
 
 
 class SyncCursor(Base):
