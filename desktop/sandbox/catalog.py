@@ -243,3 +243,27 @@ def slug(text: str) -> str:
         elif out and out[-1] != "-":
             out.append("-")
     return "".join(out).strip("-") or "x"
+
+
+#: Each vendor's word for the neutral subscription statuses, in :data:`SUB_STATUSES` order.
+#: Recurly has no trial state (a trial is ``active`` with a future ``trial_ends_at``); its
+#: ``canceled`` means "ends at term end" and ``expired`` means ended.
+SUB_STATUS_BY_VENDOR: Final[dict[str, tuple[str, ...]]] = {
+    "chargebee": ("active", "in_trial", "non_renewing", "paused", "cancelled", "future"),
+    "recurly": ("active", "active", "canceled", "paused", "expired", "future"),
+    "zoho-billing": ("live", "trial", "non_renewing", "paused", "cancelled", "future"),
+}
+#: Each vendor's word for the neutral invoice statuses, in :data:`INV_STATUSES` order.
+INV_STATUS_BY_VENDOR: Final[dict[str, tuple[str, ...]]] = {
+    "chargebee": ("paid", "posted", "payment_due", "not_paid", "voided"),
+    "recurly": ("paid", "pending", "pending", "past_due", "voided"),
+    "zoho-billing": ("paid", "sent", "partially_paid", "overdue", "void"),
+}
+
+
+def plan_named(code: str) -> Plan | None:
+    """Returns the plan with this code (``team-monthly``), or ``None``."""
+    for plan in PLANS:
+        if plan.code == code:
+            return plan
+    return None

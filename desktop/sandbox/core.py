@@ -26,6 +26,10 @@ from desktop.sandbox.ratelimit import RateDecision, RateLimiter
 from desktop.sandbox.requestlog import LoggedRequest, RequestLog
 
 JSON_TYPE = "application/json; charset=utf-8"
+#: Query parameters whose values the request log never records.
+SECRET_PARAMS = frozenset(
+    {"client_secret", "refresh_token", "code", "access_token", "token", "api_key"}
+)
 
 
 @dataclass
@@ -351,7 +355,7 @@ class Mount:
                 vendor=vendor,
                 method=request.method,
                 path=request.path,
-                query=tuple(request.query),
+                query=tuple((k, "***" if k in SECRET_PARAMS else v) for k, v in request.query),
                 credential=identity.credential,
                 site=identity.site,
                 status=0 if response.action == "reset" else response.status,

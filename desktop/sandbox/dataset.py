@@ -12,10 +12,10 @@ from __future__ import annotations
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 import numpy as np
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 Op = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "present", "absent"]
 
+T = TypeVar("T")
 _ROW_BITS = 24
 _CACHE_SIZE = 48
 
@@ -144,6 +145,7 @@ class World:
         self.lock = threading.RLock()
         self.version = 0
         self._cache: OrderedDict[tuple[int, Query], Selection] = OrderedDict()
+        self._derived: dict[str, tuple[int, object]] = {}
         self._names = _Names(
             first_ascii=tuple(_ascii(n) for n in cat.FIRST_NAMES),
             last_ascii=tuple(_ascii(n) for n in cat.LAST_NAMES),
@@ -203,10 +205,22 @@ class World:
     def column(self, kind: Kind, name: str) -> Array:
         """Returns a column; ``updated`` is the update time, or creation time when absent."""
         table = self.table(kind)
+        if name == "row":
+            return np.arange(table.size, dtype=np.int64)
         if name == "updated":
             updated = table.col("updated")
             return np.where(updated >= 0, updated, table.col("created"))
         return table.col(name)
+
+    def cached(self, name: str, compute: Callable[[], T]) -> T:
+        """Returns ``compute()``, reusing the last result until the data changes."""
+        with self.lock:
+            hit = self._derived.get(name)
+            if hit is not None and hit[0] == self.version:
+                return cast(T, hit[1])
+            value = compute()
+            self._derived[name] = (self.version, value)
+            return value
 
     def row_of(
         self, vendor: str, kind: Kind, record_id: str, site: int | None = None

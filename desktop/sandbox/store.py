@@ -61,7 +61,7 @@ class Table:
         self._columns[name][row] = value
 
     def append(self, values: Mapping[str, int]) -> int:
-        """Adds one row (missing columns get :data:`NONE`) and returns its row number."""
+        """Adds one row and returns its row number (missing columns: :data:`NONE`, or false)."""
         row = self.size
         first = next(iter(self._columns.values()))
         if row >= len(first):
@@ -71,7 +71,8 @@ class Table:
                 grown[: len(column)] = column
                 self._columns[key] = grown
         for key, column in self._columns.items():
-            column[row] = values.get(key, NONE)
+            default = 0 if column.dtype == np.bool_ else NONE
+            column[row] = values.get(key, default)
         self.size = row + 1
         return row
 
