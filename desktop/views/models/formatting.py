@@ -1,0 +1,83 @@
+"""How values look on screen: money, dates, durations and statuses (the edge of the app)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from PySide6.QtGui import QColor
+
+from desktop.money import format_money
+from desktop.timeutil import ensure_utc
+
+#: A red that reads on both light and dark backgrounds, for money owed and failures.
+ALERT_COLOUR = QColor(214, 69, 65)
+#: A green that reads on both light and dark backgrounds, for success.
+OK_COLOUR = QColor(46, 160, 67)
+#: An amber that reads on both light and dark backgrounds, for partial results.
+WARN_COLOUR = QColor(212, 140, 20)
+
+_STATUS_WORDS = {
+    "non_renewing": "Non-renewing",
+    "partially_paid": "Partially paid",
+    "unpaid": "Unpaid (past due)",
+    "import-only": "Import only",
+    "zoho-billing": "Zoho Billing",
+    "chargebee": "Chargebee",
+    "recurly": "Recurly",
+    "zoho-crm": "Zoho CRM",
+}
+
+
+def status_text(value: str | None) -> str:
+    """A status or kind as a word for people: ``non_renewing`` → ``Non-renewing``."""
+    if not value:
+        return ""
+    return _STATUS_WORDS.get(value, value.replace("_", " ").replace("-", " ").capitalize())
+
+
+def money_text(minor: int | None, currency: str | None, *, mixed: bool = False) -> str:
+    """Money for a cell; several currencies summed together are not shown as one number."""
+    if mixed:
+        return "several currencies"
+    return format_money(minor, currency)
+
+
+def date_text(value: date | datetime | None) -> str:
+    """A date (or a timestamp's UTC date) as ``YYYY-MM-DD``."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return ensure_utc(value).date().isoformat()
+    return value.isoformat()
+
+
+def time_text(value: datetime | None) -> str:
+    """A timestamp as ``YYYY-MM-DD HH:MM UTC``."""
+    if value is None:
+        return ""
+    return ensure_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def duration_text(seconds: float | None) -> str:
+    """A duration as ``4 s``, ``2 min 05 s`` or ``1 h 03 min``."""
+    if seconds is None:
+        return ""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{max(whole, 0)} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {(whole % 3600) // 60:02d} min"
+
+
+def span_seconds(start: datetime | None, end: datetime | None) -> float | None:
+    """Seconds between two timestamps, or ``None`` if either is missing."""
+    if start is None or end is None:
+        return None
+    delta: timedelta = ensure_utc(end) - ensure_utc(start)
+    return delta.total_seconds()
+
+
+def count_text(value: int) -> str:
+    """A count with thousands separators."""
+    return f"{value:,}"
