@@ -21,6 +21,7 @@ from desktop.errors import BillbridgeError
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "desktop.cli.workspace",
+    "desktop.cli.sandbox",
     # one line per command module
 )
 

@@ -115,7 +115,9 @@ def _values(text: str, param: str) -> list[str]:
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError:
-        parsed = [part.strip() for part in text.strip("[]").split(",") if part.strip()]
+        # The Python SDK sends str(list): ['active', 'in_trial'] (single quotes).
+        parts = text.strip().strip("[]").split(",")
+        parsed = [p.strip().strip("'\"").strip() for p in parts if p.strip().strip("'\"")]
     if not isinstance(parsed, list):
         parsed = [parsed]
     values = [str(v) for v in parsed]

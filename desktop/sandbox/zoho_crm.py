@@ -1,0 +1,793 @@
+"""Zoho CRM REST API simulator (``/crm/v2`` … ``/crm/v8``): Contacts, Accounts, Deals.
+
+Addressing over loopback, on the sandbox's Zoho origin:
+
+1. ``/zoho/{dc}/api/crm/{version}/...`` — the ``api_domain`` the sandbox's accounts
+   server hands out is ``http://127.0.0.1:PORT/zoho/{dc}/api``, so a client that
+   follows ``api_domain`` lands here;
+2. plain ``/crm/{version}/...`` with ``Host: www.zohoapis.{tld}`` (a redirected,
+   unmodified client), or with any other host for the org's own data centre.
+
+Auth is ``Authorization: Zoho-oauthtoken <access token>`` from
+:class:`~desktop.sandbox.zoho_oauth.TokenStore`; the token must come from the CRM org's
+data centre and carry a matching scope (``ZohoCRM.modules.ALL`` or
+``ZohoCRM.modules.contacts.READ`` …, ``ZohoCRM.settings.ALL``, ``ZohoCRM.users.READ``,
+``ZohoCRM.org.READ``). Records, search and writes follow
+``shared/reference/zoho-crm.md``; metadata is in :mod:`desktop.sandbox.zoho_crm_meta`.
+
+:class:`ZohoCrm` bundles the store, the HTTP handler, ground truth and mutations; register
+it on the Zoho mount with ``mount.add_handler(ZohoCrm(world, tokens).handler)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Final
+
+from desktop.sandbox.core import CallContext, Identity, SandboxRequest, SandboxResponse
+from desktop.sandbox.crm_data import CRM_ORG_ID
+from desktop.sandbox.dataset import World
+from desktop.sandbox.faults import FaultKind
+from desktop.sandbox.zoho_crm_meta import (
+    MetaRoutes,
+    Refusal,
+    VIEW_COLUMNS,
+    allowed,
+    bad_url,
+    empty,
+    error,
+    json_response as _json,
+    user_ref,
+)
+from desktop.sandbox.zoho_crm_query import (
+    CriteriaError,
+    Getter,
+    Predicate,
+    parse_criteria,
+    view_predicate,
+)
+from desktop.sandbox.zoho_crm_schema import MODULES, field_named, fields_of, parse_datetime
+from desktop.sandbox.zoho_crm_store import CrmConfig, CrmRecord, CrmStore, Ordered, iso_time
+from desktop.sandbox.zoho_crm_write import MAX_RECORDS, CrmMutations, CrmWriter, batch_status
+from desktop.sandbox.zoho_oauth import AccessToken, TokenStore, split_zoho_path
+
+VENDOR: Final[str] = "zoho-crm"
+VERSIONS: Final[tuple[str, ...]] = ("v2", "v2.1", "v3", "v4", "v5", "v6", "v7", "v8")
+#: Records reachable with ``page`` alone, and with ``page_token``.
+DISCRETE_LIMIT: Final[int] = 2_000
+TOKEN_LIMIT: Final[int] = 100_000
+MAX_FIELDS: Final[int] = 50
+MAX_PER_PAGE: Final[int] = 200
+_SORTS: Final[tuple[str, ...]] = ("id", "Created_Time", "Modified_Time")
+_HOST_DC: Final[dict[str, str]] = {
+    "com": "com",
+    "eu": "eu",
+    "in": "in",
+    "com.au": "com.au",
+    "jp": "jp",
+    "ca": "ca",
+    "com.cn": "com.cn",
+    "sa": "sa",
+}
+_LOOKUPS: Final[frozenset[str]] = frozenset({"lookup", "ownerlookup", "userlookup"})
+
+
+@dataclass(frozen=True)
+class _PageToken:
+    signature: tuple[object, ...]
+    last_key: tuple[int, int]
+    page: int
+    expires: int
+
+
+@dataclass(frozen=True)
+class Call:
+    """One routed API request.
+
+    Attributes:
+        dc: the data centre addressed.
+        version: ``v2`` … ``v8``.
+        rest: the path after ``/crm/{version}``.
+        token: the caller's access token.
+        now: the sandbox clock (epoch seconds, never before the dataset's "now").
+    """
+
+    dc: str
+    version: str
+    rest: list[str]
+    token: AccessToken
+    now: int
+
+    @property
+    def modern(self) -> bool:
+        """v3 or later (``fields`` required, ``page_token``, 207)."""
+        return self.version not in ("v2", "v2.1")
+
+
+class ZohoCrmHandler:
+    """The CRM API as a :class:`~desktop.sandbox.core.VendorHandler`.
+
+    Args:
+        store: the CRM records.
+        tokens: the sandbox's Zoho token store.
+    """
+
+    name = VENDOR
+
+    def __init__(self, store: CrmStore, tokens: TokenStore) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.writer = CrmWriter(store)
+        self.meta = MetaRoutes(store)
+        self._page_tokens: OrderedDict[str, _PageToken] = OrderedDict()
+        self._token_count = 0
+
+    # ------------------------------------------------------------ routing
+
+    def _route(self, request: SandboxRequest) -> tuple[str, list[str]] | None:
+        parts = request.segments()
+        if parts[:1] == ["zoho"]:
+            split = split_zoho_path(parts)
+            if split is None or split[1] != "api" or split[2][:1] != ["crm"]:
+                return None
+            return split[0], split[2][1:]
+        if parts[:1] != ["crm"]:
+            return None
+        host = request.host.lower()
+        dc = self.store.config.dc
+        if ".zohoapis." in f".{host}":
+            dc = _HOST_DC.get(host.split("zohoapis.", 1)[1], dc)
+        return dc, parts[1:]
+
+    def matches(self, request: SandboxRequest) -> bool:
+        """Serves ``/zoho/{dc}/api/crm/...`` and ``/crm/...``."""
+        return self._route(request) is not None
+
+    def identify(self, request: SandboxRequest) -> Identity:
+        """The caller's Zoho login; calls with a valid token count against the org's budget."""
+        routed = self._route(request)
+        dc = routed[0] if routed else self.store.config.dc
+        checked = self.tokens.check(request.header("authorization"), dc)
+        if isinstance(checked, AccessToken):
+            return Identity(
+                credential=f"zoho:{checked.user.email}",
+                site=CRM_ORG_ID,
+                bucket=f"{VENDOR}:{CRM_ORG_ID}",
+            )
+        label = "none" if checked == "missing" else "unknown"
+        return Identity(credential=label, site=CRM_ORG_ID, bucket=None)
+
+    def handle(self, request: SandboxRequest, ctx: CallContext) -> SandboxResponse:
+        """Authenticates, routes and answers one CRM call."""
+        routed = self._route(request)
+        assert routed is not None
+        dc, rest = routed
+        if not rest or rest[0] not in VERSIONS:
+            return bad_url()
+        checked = self.tokens.check(request.header("authorization"), dc)
+        if checked == "missing":
+            return error(401, "AUTHENTICATION_FAILURE", "Authentication failed")
+        if not isinstance(checked, AccessToken):
+            return error(401, "INVALID_TOKEN", "invalid oauth token")
+        if dc != self.store.config.dc:
+            return error(
+                403, "NO_PERMISSION", "permission denied", permissions=["Crm_Implied_Api_Access"]
+            )
+        call = Call(dc, rest[0], rest[1:], checked, self.store.world.clock_now())
+        try:
+            return self._dispatch(request, call)
+        except Refusal as refusal:
+            return refusal.response
+
+    def _dispatch(self, request: SandboxRequest, call: Call) -> SandboxResponse:
+        rest = call.rest
+        method = request.method
+        if not rest:
+            return bad_url()
+        if rest[0] in ("users", "org", "settings"):
+            return self.meta.answer(request, call.token, rest, call.modern)
+        module = next((m for m in MODULES if m.lower() == rest[0].lower()), None)
+        if module is None:
+            return error(
+                400,
+                "INVALID_MODULE",
+                "the module name given seems to be invalid",
+                resource_path_index=0,
+            )
+        tail = rest[1:]
+        routes: dict[tuple[str, ...], dict[str, tuple[str, Callable[[], SandboxResponse]]]] = {
+            (): {
+                "GET": ("read", lambda: self._list(request, call, module)),
+                "POST": ("create", lambda: self._write(request, call, module, "insert")),
+                "PUT": ("update", lambda: self._write(request, call, module, "update")),
+                "DELETE": ("delete", lambda: self._delete(request, call, module, None)),
+            },
+            ("upsert",): {"POST": ("upsert", lambda: self._write(request, call, module, "upsert"))},
+            ("search",): {"GET": ("read", lambda: self._search(request, call, module))},
+            ("actions", "count"): {"GET": ("read", lambda: self._count(request, call, module))},
+            ("deleted",): {"GET": ("read", lambda: self._deleted(request, call, module))},
+        }
+        handlers = routes.get(tuple(tail))
+        if handlers is None and len(tail) == 1 and tail[0].isdigit():
+            record_id = tail[0]
+            handlers = {
+                "GET": ("read", lambda: self._get(request, call, module, record_id)),
+                "PUT": (
+                    "update",
+                    lambda: self._write(request, call, module, "update", record_id),
+                ),
+                "DELETE": ("delete", lambda: self._delete(request, call, module, record_id)),
+            }
+        if handlers is None:
+            return bad_url()
+        chosen = handlers.get(method)
+        if chosen is None:
+            return error(
+                405, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one"
+            )
+        op, run = chosen
+        if not self._may(call.token, module, op):
+            return error(401, "OAUTH_SCOPE_MISMATCH", "Unauthorized")
+        if op == "read" and tail == ["search"] and not call.modern:
+            scopes = {s.lower() for s in call.token.scopes}
+            if not allowed(call.token, "modules", module.lower(), "read") or (
+                "zohosearch.securesearch.read" not in scopes
+                and "zohosearch.securesearch.all" not in scopes
+                and "zohocrm.modules.all" not in scopes
+            ):
+                return error(401, "OAUTH_SCOPE_MISMATCH", "Unauthorized")
+        with self.store.lock:
+            return run()
+
+    def _may(self, token: AccessToken, module: str, op: str) -> bool:
+        sub = module.lower()
+        if op == "upsert":
+            return allowed(token, "modules", sub, "create") and allowed(
+                token, "modules", sub, "update"
+            )
+        return allowed(token, "modules", sub, op)
+
+    # ----------------------------------------------------------- rendering
+
+    def render(
+        self, module: str, record: CrmRecord, fields: list[str] | None
+    ) -> dict[str, Any]:
+        """A record as the API shows it (``fields``: only those, plus ``id``)."""
+        store = self.store
+        out: dict[str, Any] = {}
+        names = fields if fields is not None else [f.api_name for f in fields_of(module)]
+        multi = store.config.multi_currency
+        for name in names:
+            spec = field_named(module, name)
+            if spec is None or (name in ("Currency", "Exchange_Rate") and not multi):
+                continue
+            value = store.value(module, record, name)
+            if value is None:
+                out[name] = None
+            elif spec.data_type in ("ownerlookup", "userlookup"):
+                found = store.user_index(value)
+                out[name] = user_ref(store.user(found if found is not None else -1))
+            elif spec.data_type == "lookup" and spec.lookup is not None:
+                target = store.get(spec.lookup, value, include_deleted=True)
+                name_of = store.display_name(spec.lookup, target) if target else None
+                out[name] = {"name": name_of, "id": value}
+            elif spec.data_type == "datetime":
+                out[name] = iso_time(value, store.config.time_offset_minutes)
+            else:
+                out[name] = value
+        out["id"] = record.id
+        return out
+
+    def getter(self, module: str, record: CrmRecord) -> Getter:
+        """Canonical values for criteria; lookups compare by name, ``X.id`` by id."""
+        store = self.store
+
+        def get(name: str) -> Any:
+            base, _, sub = name.partition(".")
+            if base == "id":
+                return record.id
+            value = store.value(module, record, base)
+            spec = field_named(module, base)
+            if spec is None or value is None or spec.data_type not in _LOOKUPS or sub == "id":
+                return value
+            if spec.data_type == "lookup" and spec.lookup is not None:
+                target = store.get(spec.lookup, value, include_deleted=True)
+                return store.display_name(spec.lookup, target) if target else None
+            found = store.user_index(value)
+            person = store.user(found if found is not None else -1)
+            return person.email if sub == "email" else person.full_name
+
+        return get
+
+    def keep(self, module: str, predicate: Predicate) -> Callable[[CrmRecord], bool]:
+        """A record filter from a compiled criteria predicate."""
+        return lambda record: predicate(self.getter(module, record))
+
+    # ----------------------------------------------------------------- list
+
+    def _fields(self, request: SandboxRequest, module: str) -> list[str] | None:
+        raw = request.param("fields")
+        if raw is None or raw.strip() == "":
+            return None
+        names = [n.strip() for n in raw.split(",") if n.strip()]
+        if len(names) > MAX_FIELDS:
+            raise Refusal(
+                error(
+                    400,
+                    "LIMIT_EXCEEDED",
+                    "the number of fields exceeds the limit",
+                    param_name="fields",
+                    limit=MAX_FIELDS,
+                )
+            )
+        for name in names:
+            if name != "id" and field_named(module, name) is None:
+                raise Refusal(
+                    error(400, "INVALID_DATA", "invalid data", api_name=name, param_name="fields")
+                )
+        return names
+
+    def _view(self, request: SandboxRequest, module: str) -> tuple[str | None, Predicate | None]:
+        cvid = request.param("cvid")
+        if cvid is None:
+            return None, None
+        view = next(
+            (v for v in self.store.data.views if v.id == cvid and v.module == module), None
+        )
+        if view is None:
+            raise Refusal(error(400, "INVALID_DATA", "invalid data", param_name="cvid"))
+        predicate = view_predicate(module, view.criteria)
+        if view.mine_only:
+            me = self.store.user(self.store.data.current_user).id
+            mine: Predicate = lambda get: get("Owner.id") == me  # noqa: E731
+            inner = predicate
+            predicate = mine if inner is None else (lambda get: mine(get) and inner(get))
+        return view.id, predicate
+
+    def _list(self, request: SandboxRequest, call: Call, module: str) -> SandboxResponse:
+        fields = self._fields(request, module)
+        cvid, view_filter = self._view(request, module)
+        ids_raw = request.param("ids")
+        if fields is None and call.modern and cvid is None and ids_raw is None:
+            return error(
+                400,
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                param_name="fields",
+            )
+        if fields is None and cvid is not None:
+            view = next(v for v in self.store.data.views if v.id == cvid)
+            fields = list(VIEW_COLUMNS[view.module])
+        sort_by = request.param("sort_by")
+        if sort_by is not None and cvid is not None:
+            return error(
+                400,
+                "INVALID_DATA",
+                "sort_by cannot be used along with cvid",
+                param_name="sort_by",
+            )
+        sort_by = sort_by or "id"
+        if sort_by not in _SORTS:
+            return error(
+                400,
+                "INVALID_DATA",
+                "invalid data",
+                param_name="sort_by",
+                supported_values=list(_SORTS),
+            )
+        order = request.param("sort_order") or "desc"
+        if order not in ("asc", "desc"):
+            return error(
+                400,
+                "INVALID_DATA",
+                "invalid data",
+                param_name="sort_order",
+                supported_values=["asc", "desc"],
+            )
+        since = self._since(request)
+        ids = {i.strip() for i in ids_raw.split(",") if i.strip()} if ids_raw else None
+        if ids is not None and len(ids) > MAX_RECORDS:
+            return error(
+                400, "LIMIT_EXCEEDED", "too many ids", param_name="ids", limit=MAX_RECORDS
+            )
+
+        def keep(record: CrmRecord) -> bool:
+            if ids is not None and record.id not in ids:
+                return False
+            if since is not None and record.modified <= since:
+                return False
+            return view_filter is None or view_filter(self.getter(module, record))
+
+        plain = ids is None and since is None and view_filter is None
+        scope = (cvid, since, tuple(sorted(ids)) if ids else None)
+        ordered = self.store.ordered(
+            module, sort_by, order == "desc", scope, None if plain else keep
+        )
+        signature = (module, sort_by, order, *scope)
+        return self._page(request, call, module, ordered, fields, signature, since is not None)
+
+    def _since(self, request: SandboxRequest) -> int | None:
+        header = request.header("if-modified-since")
+        if not header:
+            return None
+        parsed = parse_datetime(header)
+        if parsed is None:
+            try:
+                parsed = int(parsedate_to_datetime(header).timestamp())
+            except (TypeError, ValueError):
+                raise Refusal(
+                    error(400, "INVALID_DATA", "invalid data", param_name="If-Modified-Since")
+                ) from None
+        return parsed
+
+    def _paging(self, request: SandboxRequest) -> tuple[int, int]:
+        values = []
+        for name, default in (("page", 1), ("per_page", MAX_PER_PAGE)):
+            raw = request.param(name)
+            if raw is None or raw == "":
+                values.append(default)
+                continue
+            if not raw.isdigit() or int(raw) < 1:
+                raise Refusal(error(400, "INVALID_DATA", "invalid data", param_name=name))
+            values.append(int(raw))
+        return values[0], min(values[1], MAX_PER_PAGE)
+
+    def _page(
+        self,
+        request: SandboxRequest,
+        call: Call,
+        module: str,
+        ordered: Ordered,
+        fields: list[str] | None,
+        signature: tuple[object, ...],
+        incremental: bool,
+    ) -> SandboxResponse:
+        page, per_page = self._paging(request)
+        token = request.param("page_token")
+        if token is not None and call.modern:
+            if request.param("page") is not None:
+                return error(
+                    400,
+                    "INVALID_REQUEST",
+                    "page and page_token cannot be given together",
+                    param_name="page_token",
+                )
+            entry = self._page_tokens.get(token)
+            if entry is None or entry.signature != signature:
+                return error(400, "INVALID_DATA", "invalid page token", param_name="page_token")
+            if entry.expires <= call.now:
+                return error(400, "INVALID_DATA", "page token expired", param_name="page_token")
+            start, page = ordered.after(entry.last_key), entry.page
+        else:
+            if page * per_page > DISCRETE_LIMIT and call.modern:
+                return error(
+                    400,
+                    "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+                    "Cannot fetch more than 2000 records with page; use page_token.",
+                    limit=DISCRETE_LIMIT,
+                )
+            start = (page - 1) * per_page
+        if start >= TOKEN_LIMIT:
+            return error(
+                400,
+                "PAGINATION_LIMIT_EXCEEDED",
+                "Cannot fetch more than 100000 records.",
+                limit=TOKEN_LIMIT,
+            )
+        end = min(start + per_page, len(ordered.records), TOKEN_LIMIT)
+        chunk = ordered.records[start:end]
+        if not chunk:
+            return empty(304 if incremental else 204)
+        more = end < len(ordered.records)
+        info: dict[str, Any] = {
+            "per_page": per_page,
+            "count": len(chunk),
+            "page": page,
+            "more_records": more,
+        }
+        if call.modern:
+            next_token = None
+            expiry = None
+            if more and end < TOKEN_LIMIT:
+                expires = call.now + self.store.config.page_token_ttl
+                next_token = self._issue(
+                    _PageToken(signature, ordered.keys[end - 1], page + 1, expires)
+                )
+                expiry = iso_time(expires, self.store.config.time_offset_minutes)
+            info.update(
+                {
+                    "sort_by": signature[1],
+                    "sort_order": signature[2],
+                    "next_page_token": next_token,
+                    "previous_page_token": None,
+                    "page_token_expiry": expiry,
+                    "call": False,
+                    "email": False,
+                }
+            )
+        data = [self.render(module, r, fields) for r in chunk]
+        return _json(200, {"data": data, "info": info})
+
+    def _issue(self, entry: _PageToken) -> str:
+        self._token_count += 1
+        digest = hashlib.sha256(f"{entry}:{self._token_count}".encode()).hexdigest()
+        token = f"{digest[:40]}{self._token_count:x}"
+        self._page_tokens[token] = entry
+        while len(self._page_tokens) > 20_000:
+            self._page_tokens.popitem(last=False)
+        return token
+
+    def _get(
+        self, request: SandboxRequest, call: Call, module: str, record_id: str
+    ) -> SandboxResponse:
+        fields = self._fields(request, module)
+        record = self.store.get(module, record_id)
+        if record is None:
+            return empty(204)
+        return _json(200, {"data": [self.render(module, record, fields)]})
+
+    # --------------------------------------------------------------- search
+
+    def _search_filter(self, request: SandboxRequest, module: str) -> Predicate:
+        criteria = request.param("criteria")
+        try:
+            if criteria is not None:
+                return parse_criteria(module, criteria)
+        except CriteriaError as problem:
+            raise Refusal(
+                error(
+                    400,
+                    "INVALID_QUERY",
+                    "invalid query formed",
+                    reason=problem.message,
+                    **problem.details,
+                )
+            ) from None
+        email = request.param("email")
+        if email is not None:
+            wanted = email.strip().lower()
+            names = [f.api_name for f in fields_of(module) if f.data_type == "email"]
+            return lambda get: any(str(get(n) or "").lower() == wanted for n in names)
+        phone = request.param("phone")
+        if phone is not None:
+            digits = "".join(c for c in phone if c.isdigit())
+            names = [f.api_name for f in fields_of(module) if f.data_type == "phone"]
+            return lambda get: bool(digits) and any(
+                digits in "".join(c for c in str(get(n) or "") if c.isdigit()) for n in names
+            )
+        word = request.param("word")
+        if word is not None:
+            if len(word.strip()) < 2:
+                raise Refusal(
+                    error(
+                        400,
+                        "INVALID_QUERY",
+                        "invalid query formed",
+                        reason="the word should have at least 2 characters",
+                        param_name="word",
+                    )
+                )
+            needle = word.strip().lower()
+            names = [
+                f.api_name
+                for f in fields_of(module)
+                if f.data_type in ("text", "email", "phone", "website", "textarea", "lookup")
+            ]
+            return lambda get: any(needle in str(get(n) or "").lower() for n in names)
+        raise Refusal(
+            error(
+                400,
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                param_name="criteria",
+            )
+        )
+
+    def _matching(self, request: SandboxRequest, module: str, now: int) -> list[CrmRecord]:
+        predicate = self._search_filter(request, module)
+        ordered = self.store.ordered(module, "id", False)
+        return [
+            r
+            for r in ordered.records
+            if self.store.searchable(r, now) and predicate(self.getter(module, r))
+        ]
+
+    def _search(self, request: SandboxRequest, call: Call, module: str) -> SandboxResponse:
+        fields = self._fields(request, module)
+        found = self._matching(request, module, call.now)
+        page, per_page = self._paging(request)
+        if page * per_page > DISCRETE_LIMIT:
+            return error(
+                400,
+                "LIMIT_REACHED",
+                "search results exceed the limit of 2000 records",
+                limit=DISCRETE_LIMIT,
+            )
+        found = found[:DISCRETE_LIMIT]
+        start = (page - 1) * per_page
+        chunk = found[start : start + per_page]
+        if not chunk:
+            return empty(204)
+        info = {
+            "per_page": per_page,
+            "count": len(chunk),
+            "page": page,
+            "more_records": start + per_page < len(found),
+        }
+        data = [self.render(module, r, fields) for r in chunk]
+        return _json(200, {"data": data, "info": info})
+
+    def _count(self, request: SandboxRequest, call: Call, module: str) -> SandboxResponse:
+        cvid, view_filter = self._view(request, module)
+        if any(request.param(p) is not None for p in ("criteria", "email", "phone", "word")):
+            return _json(200, {"count": len(self._matching(request, module, call.now))})
+        records = self.store.live(module)
+        if view_filter is not None:
+            records = [r for r in records if view_filter(self.getter(module, r))]
+        return _json(200, {"count": len(records)})
+
+    def _deleted(self, request: SandboxRequest, call: Call, module: str) -> SandboxResponse:
+        kind = request.param("type") or "all"
+        if kind not in ("all", "recycle", "permanent"):
+            return error(
+                400,
+                "INVALID_DATA",
+                "invalid data",
+                param_name="type",
+                supported_values=["all", "recycle", "permanent"],
+            )
+        entries = [] if kind == "permanent" else self.store.deleted_entries(module)
+        page, per_page = self._paging(request)
+        start = (page - 1) * per_page
+        chunk = entries[start : start + per_page]
+        if not chunk:
+            return empty(204)
+        offset = self.store.config.time_offset_minutes
+        data = [
+            {
+                "deleted_by": user_ref(self.store.user(e.deleted_by), email=False),
+                "id": e.id,
+                "display_name": e.display_name,
+                "type": "recycle",
+                "created_by": user_ref(self.store.user(e.created_by), email=False),
+                "deleted_time": iso_time(e.deleted_time, offset),
+            }
+            for e in chunk
+        ]
+        info = {
+            "per_page": per_page,
+            "count": len(chunk),
+            "page": page,
+            "more_records": start + per_page < len(entries),
+        }
+        return _json(200, {"data": data, "info": info})
+
+    # --------------------------------------------------------------- writes
+
+    def _write(
+        self,
+        request: SandboxRequest,
+        call: Call,
+        module: str,
+        mode: str,
+        record_id: str | None = None,
+    ) -> SandboxResponse:
+        try:
+            body = request.json()
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return error(400, "INVALID_DATA", "body is not a valid JSON object")
+        items = body.get("data")
+        if items is None:
+            return error(400, "MANDATORY_NOT_FOUND", "required field not found", api_name="data")
+        if not isinstance(items, list) or not items:
+            return error(
+                400, "INVALID_DATA", "invalid data", api_name="data", expected_data_type="jsonarray"
+            )
+        if len(items) > MAX_RECORDS or (record_id is not None and len(items) > 1):
+            limit = 1 if record_id is not None else MAX_RECORDS
+            return error(
+                400, "LIMIT_EXCEEDED", "the number of records exceeds the limit", limit=limit
+            )
+        checks = body.get("duplicate_check_fields") or []
+        if mode == "upsert":
+            bad = [c for c in checks if not isinstance(c, str) or field_named(module, c) is None]
+            if not isinstance(checks, list) or bad:
+                return error(
+                    400,
+                    "INVALID_DATA",
+                    "invalid data",
+                    param_name="duplicate_check_fields",
+                    api_name=str(bad[0]) if bad else "duplicate_check_fields",
+                )
+        user = self.store.data.current_user
+        results = self.writer.write(
+            module,
+            "insert" if mode == "insert" else "update" if mode == "update" else "upsert",
+            items,
+            user,
+            checks,
+            record_id,
+        )
+        ok = {"insert": 201, "update": 200, "upsert": 200}[mode]
+        status = batch_status(results, ok, 207 if call.modern else 202)
+        return _json(status, {"data": results})
+
+    def _delete(
+        self, request: SandboxRequest, call: Call, module: str, record_id: str | None
+    ) -> SandboxResponse:
+        ids = [record_id] if record_id else []
+        if record_id is None:
+            raw = request.param("ids") or ""
+            ids = [i.strip() for i in raw.split(",") if i.strip()]
+            if not ids:
+                return error(
+                    400,
+                    "REQUIRED_PARAM_MISSING",
+                    "One of the expected parameter is missing",
+                    param_name="ids",
+                )
+            if len(ids) > MAX_RECORDS:
+                return error(
+                    400, "LIMIT_EXCEEDED", "too many ids", param_name="ids", limit=MAX_RECORDS
+                )
+        results = self.writer.delete(module, ids, self.store.data.current_user)
+        status = batch_status(results, 200, 207 if call.modern else 202)
+        return _json(status, {"data": results})
+
+    # ------------------------------------------------------- vendor hooks
+
+    def fault_response(
+        self, kind: FaultKind, status: int, request: SandboxRequest, ctx: CallContext
+    ) -> SandboxResponse:
+        """Zoho CRM's 429, expired-token and server-error answers."""
+        if kind == "rate_limited":
+            return error(
+                429,
+                "TOO_MANY_REQUESTS",
+                "The number of API requests has exceeded the allowed limit. Try again later.",
+            )
+        if kind == "expired_token":
+            return error(401, "INVALID_TOKEN", "invalid oauth token")
+        return error(status, "INTERNAL_ERROR", "Internal Server Error")
+
+    def decorate(
+        self, response: SandboxResponse, request: SandboxRequest, ctx: CallContext
+    ) -> None:
+        """Zoho CRM sends no per-response rate-limit headers the clients rely on."""
+
+
+class ZohoCrm:
+    """The CRM simulator: records, HTTP handler, ground truth and mutations.
+
+    Args:
+        world: the sandbox world (its CRM data is built on first use).
+        tokens: the sandbox's Zoho token store (shared with Zoho Billing).
+        config: per-run settings (unique e-mail, currencies, pipelines, index delay …).
+
+    Attributes:
+        store: the live CRM records.
+        handler: the :class:`ZohoCrmHandler` to register on the Zoho mount.
+        mutations: sandbox-side create/update/delete (also for the admin endpoint).
+    """
+
+    def __init__(self, world: World, tokens: TokenStore, config: CrmConfig | None = None) -> None:
+        self.store = CrmStore(world, config or CrmConfig())
+        self.handler = ZohoCrmHandler(self.store, tokens)
+        self.mutations = CrmMutations(self.store)
+
+    def truth(self, module: str, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Every record of a module in canonical form (ids, lookups as ids, epoch times)."""
+        if module not in MODULES:
+            raise ValueError(f"The sandbox CRM has no module {module!r}; use {MODULES}.")
+        return self.store.truth(module, include_deleted)
+
+    def dump(self, module: str) -> str:
+        """The module's live records as JSON (debugging aid)."""
+        return json.dumps(self.truth(module), indent=1, default=str)
