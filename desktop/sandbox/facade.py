@@ -38,6 +38,7 @@ from desktop.sandbox.server import MountServer
 from desktop.sandbox.transport import mock_transport
 from desktop.sandbox.truth import Truth
 from desktop.sandbox.zoho_billing import ZohoBillingHandler
+from desktop.sandbox.zoho_crm import ZohoCrmHandler
 from desktop.sandbox.zoho_oauth import TokenStore, ZohoAccountsHandler
 
 #: Mount names in the order ports are assigned from ``port_base``.
@@ -105,8 +106,7 @@ class Sandbox:
         self.register(RecurlyHandler(self.world, "eu"), "recurly-eu")
         self.register(ZohoAccountsHandler(self.tokens, lambda: self.origin("zoho")), "zoho")
         self.register(ZohoBillingHandler(self.world, self.tokens), "zoho")
-        # The Zoho CRM simulator registers itself here with one line, sharing the OAuth
-        # server's token store:  self.register(ZohoCrmHandler(self.world, self.tokens), "zoho")
+        self.register(ZohoCrmHandler(self.world, self.tokens), "zoho")
 
     # ------------------------------------------------------------ wiring
 

@@ -15,17 +15,18 @@ data centre and carry a matching scope (``ZohoCRM.modules.ALL`` or
 ``ZohoCRM.org.READ``). Records, search and writes follow
 ``shared/reference/zoho-crm.md``; metadata is in :mod:`desktop.sandbox.zoho_crm_meta`.
 
-:class:`ZohoCrm` bundles the store, the HTTP handler, ground truth and mutations; register
-it on the Zoho mount with ``mount.add_handler(ZohoCrm(world, tokens).handler)``.
+:class:`ZohoCrmHandler` bundles the records, the HTTP handler, ground truth and mutations;
+the facade registers it on the Zoho mount with
+``self.register(ZohoCrmHandler(self.world, self.tokens), "zoho")`` and tests find it with
+``crm_of(sandbox.mounts["zoho"].handlers)``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
@@ -34,16 +35,16 @@ from desktop.sandbox.crm_data import CRM_ORG_ID
 from desktop.sandbox.dataset import World
 from desktop.sandbox.faults import FaultKind
 from desktop.sandbox.zoho_crm_meta import (
+    VIEW_COLUMNS,
     MetaRoutes,
     Refusal,
-    VIEW_COLUMNS,
     allowed,
     bad_url,
     empty,
     error,
-    json_response as _json,
     user_ref,
 )
+from desktop.sandbox.zoho_crm_meta import json_response as _json
 from desktop.sandbox.zoho_crm_query import (
     CriteriaError,
     Getter,
@@ -110,22 +111,50 @@ class Call:
 
 
 class ZohoCrmHandler:
-    """The CRM API as a :class:`~desktop.sandbox.core.VendorHandler`.
+    """The CRM simulator: a :class:`~desktop.sandbox.core.VendorHandler` plus its records,
+    ground truth and mutations.
 
     Args:
-        store: the CRM records.
-        tokens: the sandbox's Zoho token store.
+        world: the sandbox world (its CRM data is built on first use).
+        tokens: the sandbox's Zoho token store (shared with Zoho Billing).
+        config: per-run settings (unique e-mail, currencies, pipelines, index delay ...).
+
+    Attributes:
+        store: the live CRM records.
+        mutations: sandbox-side create/update/delete/touch (also for an admin endpoint).
     """
 
     name = VENDOR
 
-    def __init__(self, store: CrmStore, tokens: TokenStore) -> None:
-        self.store = store
+    def __init__(self, world: World, tokens: TokenStore, config: CrmConfig | None = None) -> None:
+        self.store = CrmStore(world, config or CrmConfig())
         self.tokens = tokens
-        self.writer = CrmWriter(store)
-        self.meta = MetaRoutes(store)
+        self.writer = CrmWriter(self.store)
+        self.meta = MetaRoutes(self.store)
+        self.mutations = CrmMutations(self.store)
         self._page_tokens: OrderedDict[str, _PageToken] = OrderedDict()
         self._token_count = 0
+
+    # ---------------------------------------------------------- test hooks
+
+    @property
+    def config(self) -> CrmConfig:
+        """The current per-run settings."""
+        return self.store.config
+
+    def configure(self, **changes: Any) -> CrmConfig:
+        """Changes settings mid-run (``configure(contact_email_unique=True)``)."""
+        with self.store.lock:
+            self.store.config = replace(self.store.config, **changes)
+            self.store.changed()
+            return self.store.config
+
+    def truth(self, module: str, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Ground truth: every record of a module in canonical form (lookups as ids,
+        times as epoch seconds, amounts in major units) plus ``deleted``."""
+        if module not in MODULES:
+            raise ValueError(f"The sandbox CRM has no module {module!r}; use {MODULES}.")
+        return self.store.truth(module, include_deleted)
 
     # ------------------------------------------------------------ routing
 
@@ -254,9 +283,7 @@ class ZohoCrmHandler:
 
     # ----------------------------------------------------------- rendering
 
-    def render(
-        self, module: str, record: CrmRecord, fields: list[str] | None
-    ) -> dict[str, Any]:
+    def render(self, module: str, record: CrmRecord, fields: list[str] | None) -> dict[str, Any]:
         """A record as the API shows it (``fields``: only those, plus ``id``)."""
         store = self.store
         out: dict[str, Any] = {}
@@ -336,9 +363,7 @@ class ZohoCrmHandler:
         cvid = request.param("cvid")
         if cvid is None:
             return None, None
-        view = next(
-            (v for v in self.store.data.views if v.id == cvid and v.module == module), None
-        )
+        view = next((v for v in self.store.data.views if v.id == cvid and v.module == module), None)
         if view is None:
             raise Refusal(error(400, "INVALID_DATA", "invalid data", param_name="cvid"))
         predicate = view_predicate(module, view.criteria)
@@ -392,9 +417,7 @@ class ZohoCrmHandler:
         since = self._since(request)
         ids = {i.strip() for i in ids_raw.split(",") if i.strip()} if ids_raw else None
         if ids is not None and len(ids) > MAX_RECORDS:
-            return error(
-                400, "LIMIT_EXCEEDED", "too many ids", param_name="ids", limit=MAX_RECORDS
-            )
+            return error(400, "LIMIT_EXCEEDED", "too many ids", param_name="ids", limit=MAX_RECORDS)
 
         def keep(record: CrmRecord) -> bool:
             if ids is not None and record.id not in ids:
@@ -557,8 +580,11 @@ class ZohoCrmHandler:
         if phone is not None:
             digits = "".join(c for c in phone if c.isdigit())
             names = [f.api_name for f in fields_of(module) if f.data_type == "phone"]
-            return lambda get: bool(digits) and any(
-                digits in "".join(c for c in str(get(n) or "") if c.isdigit()) for n in names
+            return lambda get: (
+                bool(digits)
+                and any(
+                    digits in "".join(c for c in str(get(n) or "") if c.isdigit()) for n in names
+                )
             )
         word = request.param("word")
         if word is not None:
@@ -623,7 +649,7 @@ class ZohoCrmHandler:
         return _json(200, {"data": data, "info": info})
 
     def _count(self, request: SandboxRequest, call: Call, module: str) -> SandboxResponse:
-        cvid, view_filter = self._view(request, module)
+        _, view_filter = self._view(request, module)
         if any(request.param(p) is not None for p in ("criteria", "email", "phone", "word")):
             return _json(200, {"count": len(self._matching(request, module, call.now))})
         records = self.store.live(module)
@@ -763,31 +789,9 @@ class ZohoCrmHandler:
         """Zoho CRM sends no per-response rate-limit headers the clients rely on."""
 
 
-class ZohoCrm:
-    """The CRM simulator: records, HTTP handler, ground truth and mutations.
-
-    Args:
-        world: the sandbox world (its CRM data is built on first use).
-        tokens: the sandbox's Zoho token store (shared with Zoho Billing).
-        config: per-run settings (unique e-mail, currencies, pipelines, index delay …).
-
-    Attributes:
-        store: the live CRM records.
-        handler: the :class:`ZohoCrmHandler` to register on the Zoho mount.
-        mutations: sandbox-side create/update/delete (also for the admin endpoint).
-    """
-
-    def __init__(self, world: World, tokens: TokenStore, config: CrmConfig | None = None) -> None:
-        self.store = CrmStore(world, config or CrmConfig())
-        self.handler = ZohoCrmHandler(self.store, tokens)
-        self.mutations = CrmMutations(self.store)
-
-    def truth(self, module: str, include_deleted: bool = False) -> list[dict[str, Any]]:
-        """Every record of a module in canonical form (ids, lookups as ids, epoch times)."""
-        if module not in MODULES:
-            raise ValueError(f"The sandbox CRM has no module {module!r}; use {MODULES}.")
-        return self.store.truth(module, include_deleted)
-
-    def dump(self, module: str) -> str:
-        """The module's live records as JSON (debugging aid)."""
-        return json.dumps(self.truth(module), indent=1, default=str)
+def crm_of(mount_handlers: Iterable[object]) -> ZohoCrmHandler:
+    """Finds the CRM simulator among a mount's handlers (``sandbox.mounts["zoho"].handlers``)."""
+    for handler in mount_handlers:
+        if isinstance(handler, ZohoCrmHandler):
+            return handler
+    raise LookupError("The Zoho CRM simulator is not registered on this mount.")

@@ -1,16 +1,79 @@
-"""Zoho CRM metadata answers: users, org, currencies, modules, custom views.
+"""Zoho CRM metadata answers (users, org, currencies, modules, fields, views, layouts,
+pipelines) and the response helpers every CRM route uses.
 
-Pure functions from the :class:`~desktop.sandbox.zoho_crm_store.CrmStore` to JSON
-payloads; the handler in :mod:`desktop.sandbox.zoho_crm` adds auth and HTTP statuses.
+The payload functions map the :class:`~desktop.sandbox.zoho_crm_store.CrmStore` to JSON;
+:class:`MetaRoutes` adds scopes, parameters and HTTP statuses. The record endpoints live
+in :mod:`desktop.sandbox.zoho_crm`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+from desktop.sandbox.core import SandboxRequest, SandboxResponse, json_response
 from desktop.sandbox.crm_data import CRM_ORG_ID, CrmUser, CrmView
-from desktop.sandbox.zoho_crm_schema import MODULE_IDS, MODULES, field_id
+from desktop.sandbox.zoho_crm_schema import (
+    LAYOUT_IDS,
+    MODULE_IDS,
+    MODULES,
+    field_id,
+    field_metadata,
+    layout,
+    pipelines,
+)
 from desktop.sandbox.zoho_crm_store import CrmStore, iso_time
+from desktop.sandbox.zoho_oauth import AccessToken
+
+__all__ = ["MetaRoutes", "Refusal", "allowed", "bad_url", "empty", "error", "json_response"]
+
+
+def error(status: int, code: str, message: str, **details: Any) -> SandboxResponse:
+    """A top-level Zoho CRM error ``{"code","details","message","status":"error"}``."""
+    return json_response(
+        status, {"code": code, "details": details, "message": message, "status": "error"}
+    )
+
+
+def empty(status: int) -> SandboxResponse:
+    """A response without a body (204, 304)."""
+    return SandboxResponse(status=status, body=b"")
+
+
+def bad_url() -> SandboxResponse:
+    """404 ``INVALID_URL_PATTERN``."""
+    return error(
+        404, "INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one"
+    )
+
+
+class Refusal(Exception):
+    """Stops a request with a prepared error response."""
+
+    def __init__(self, response: SandboxResponse) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def allowed(token: AccessToken, group: str, sub: str | None, op: str) -> bool:
+    """Whether the token's scopes allow ``op`` (read/create/update/delete) on a resource.
+
+    ``ZohoCRM.{group}.ALL``, ``ZohoCRM.{group}.{sub}.ALL`` and
+    ``ZohoCRM.{group}.{sub}.{OP}`` grant access (``WRITE`` covers every change,
+    ``ZohoCRM.{group}.READ`` every read); scopes compare case-insensitively.
+    """
+    scopes = {s.lower() for s in token.scopes}
+    base = f"zohocrm.{group}"
+    wanted = {f"{base}.all"}
+    if sub is None:
+        wanted.add(f"{base}.{op}")
+    else:
+        wanted |= {f"{base}.{sub}.all", f"{base}.{sub}.{op}"}
+        if op != "read":
+            wanted.add(f"{base}.{sub}.write")
+    if op == "read":
+        wanted.add(f"{base}.read")
+    return not scopes.isdisjoint(wanted)
+
 
 #: ``GET /users?type=`` values and which users each keeps.
 USER_TYPES: Final[tuple[str, ...]] = (
@@ -257,3 +320,139 @@ def views_info(views: list[CrmView], page: int, per_page: int) -> dict[str, Any]
         "default": default,
         "translation": dict(_CATEGORIES),
     }
+
+
+def _scope_error() -> SandboxResponse:
+    return error(401, "OAUTH_SCOPE_MISMATCH", "Unauthorized")
+
+
+class MetaRoutes:
+    """``/users``, ``/org`` and ``/settings/...`` of one CRM org.
+
+    Args:
+        store: the CRM store.
+    """
+
+    def __init__(self, store: CrmStore) -> None:
+        self.store = store
+
+    def answer(
+        self, request: SandboxRequest, token: AccessToken, rest: list[str], modern: bool
+    ) -> SandboxResponse:
+        """Answers a metadata path (``rest`` starts with users, org or settings)."""
+        if request.method != "GET":
+            return error(
+                405, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one"
+            )
+        head = rest[0]
+        if head == "users" and len(rest) <= 2:
+            if not allowed(token, "users", None, "read"):
+                return _scope_error()
+            return self._users(request, rest[1] if len(rest) == 2 else None)
+        if head == "org" and len(rest) == 1:
+            if not allowed(token, "org", None, "read"):
+                return _scope_error()
+            return json_response(200, org(self.store))
+        if head == "org" and rest[1:] == ["currencies"]:
+            if not (
+                allowed(token, "org", None, "read")
+                or allowed(token, "settings", "currencies", "read")
+            ):
+                return _scope_error()
+            return json_response(200, {"currencies": currencies(self.store)})
+        if head == "settings" and len(rest) in (2, 3):
+            sub = rest[1]
+            if sub not in ("fields", "custom_views", "layouts", "pipeline", "modules"):
+                return bad_url()
+            if not allowed(token, "settings", sub, "read"):
+                return _scope_error()
+            with self.store.lock:
+                return self._settings(request, sub, rest[2] if len(rest) == 3 else None)
+        return bad_url()
+
+    def _users(self, request: SandboxRequest, user_id: str | None) -> SandboxResponse:
+        kind = request.param("type") or "AllUsers"
+        if kind not in USER_TYPES:
+            return error(
+                400,
+                "INVALID_DATA",
+                "invalid data",
+                param_name="type",
+                supported_values=list(USER_TYPES),
+            )
+        found = users(self.store, kind, user_id)
+        if not found:
+            return empty(204)
+        info = {"per_page": 200, "count": len(found), "page": 1, "more_records": False}
+        return json_response(200, {"users": found, "info": info})
+
+    def _module(self, request: SandboxRequest) -> str:
+        raw = request.param("module")
+        if raw is None or raw == "":
+            raise Refusal(
+                error(
+                    400,
+                    "REQUIRED_PARAM_MISSING",
+                    "One of the expected parameter is missing",
+                    param_name="module",
+                )
+            )
+        module = next((m for m in MODULES if m.lower() == raw.lower()), None)
+        if module is None:
+            raise Refusal(error(400, "INVALID_MODULE", "the module name given seems to be invalid"))
+        return module
+
+    def _settings(self, request: SandboxRequest, sub: str, item: str | None) -> SandboxResponse:
+        config = self.store.config
+        if sub == "modules":
+            listed = modules()
+            if item is not None:
+                listed = [m for m in listed if m["api_name"].lower() == item.lower()]
+                if not listed:
+                    return error(400, "INVALID_MODULE", "the module name given seems to be invalid")
+            return json_response(200, {"modules": listed})
+        if sub == "pipeline":
+            layout_id = request.param("layout_id")
+            if not layout_id:
+                return error(
+                    400,
+                    "REQUIRED_PARAM_MISSING",
+                    "One of the expected parameter is missing",
+                    param_name="layout_id",
+                )
+            if layout_id != LAYOUT_IDS["Deals"]:
+                return error(400, "INVALID_DATA", "invalid data", param_name="layout_id")
+            return json_response(200, {"pipeline": pipelines()})
+        module = self._module(request)
+        if sub == "fields":
+            fields = field_metadata(
+                module,
+                config.unique(module),
+                config.multi_currency,
+                config.pipeline_mandatory,
+            )
+            if item is not None:
+                fields = [f for f in fields if f["id"] == item]
+                if not fields:
+                    return error(400, "INVALID_DATA", "invalid data", param_name="id")
+            return json_response(200, {"fields": fields})
+        if sub == "layouts":
+            found = layout(module)
+            if item is not None and item != found["id"]:
+                return error(400, "INVALID_DATA", "invalid data", param_name="id")
+            return json_response(200, {"layouts": [found]})
+        views = [v for v in self.store.data.views if v.module == module]
+        if item is not None:
+            view = next((v for v in views if v.id == item), None)
+            if view is None:
+                return error(400, "INVALID_DATA", "invalid data", param_name="id")
+            return json_response(200, {"custom_views": [view_detail(self.store, view)]})
+        if not views:
+            return empty(204)
+        return json_response(
+            200,
+            {
+                "custom_views": [view_summary(self.store, v) for v in views],
+                "info": views_info(views, 1, 200),
+            },
+        )
