@@ -258,9 +258,12 @@ class ZohoBillingConnector:
 
         try:
             return await self.tokens.call(attempt)
-        except AuthorisationError:
+        except AuthorisationError as error:
             if with_org and self._organization is None:
-                await self._organization_info()  # a wrong org id gets its own sentence
+                try:
+                    await self._organization_info()  # a wrong org id gets its own sentence
+                except AuthorisationError:
+                    raise error from None
             raise
         except SourceResponseError as error:
             status = getattr(error, "status", None)
@@ -370,7 +373,9 @@ class ZohoBillingConnector:
                     for item, value in zip(items, stamps, strict=True)
                     if value is None or value >= threshold
                 ]
-            records, problems = await self._normalise(stream, items, incremental=not whole)
+            records, problems = await self._normalise(
+                stream, items, changed_since=None if whole else since
+            )
             if not more or reached:
                 new_since = high or since
                 yield Page(records, problems, {"since": _iso(new_since)}, done=True)
@@ -390,7 +395,7 @@ class ZohoBillingConnector:
             body = await self._get(listing.path, params, key=listing.key)
             items = body.get(listing.key)
             items = items if isinstance(items, list) else []
-            records, problems = await self._normalise(stream, items, incremental=False)
+            records, problems = await self._normalise(stream, items)
             if not _has_more(body) or not items:
                 yield Page(records, problems, {}, done=True)
                 return
@@ -398,11 +403,15 @@ class ZohoBillingConnector:
             yield Page(records, problems, {}, done=False)
 
     async def _normalise(
-        self, stream: Stream, items: list[Any], *, incremental: bool
+        self, stream: Stream, items: list[Any], *, changed_since: datetime | None = None
     ) -> tuple[list[Record], list[RecordProblem]]:
-        """Normalises one page; a bad record becomes a problem and the page goes on."""
+        """Normalises one page; a bad record becomes a problem and the page goes on.
+
+        ``changed_since`` is the cursor of an incremental pass (``None`` on a whole
+        pass); the users stream lists contact persons by it.
+        """
         if stream is Stream.USERS:
-            return await self._users_of(items, fetch_contacts=self._fetch_contacts(incremental))
+            return await self._users_of(items, changed_since)
         currency = None
         if stream in (Stream.PLANS, Stream.SUBSCRIPTIONS, Stream.INVOICES):
             currency = await self._default_currency(items)
@@ -429,40 +438,47 @@ class ZohoBillingConnector:
                 )
         return records, problems
 
-    def _fetch_contacts(self, incremental: bool) -> bool:
-        if self._contact_mode == "all":
-            return True
-        return self._contact_mode == "changed" and incremental
+    def _lists_contacts(self, customer: dict[str, Any], changed_since: datetime | None) -> bool:
+        """Whether to list a customer's contact persons (see *Users* in the module doc).
+
+        On a whole pass only with ``contact_persons=all``; on an incremental pass for
+        customers whose ``updated_time`` is newer than the cursor (not those merely inside
+        the overlap window, nor those without a stamp, which every pass sees again).
+        """
+        if self._contact_mode == "primary":
+            return False
+        if changed_since is None:
+            return self._contact_mode == "all"
+        stamp = zn.updated_at(customer)
+        return stamp is not None and stamp > changed_since
 
     # ---------------------------------------------------------------------- users
 
     async def _users_of(
-        self, customers: list[Any], *, fetch_contacts: bool
+        self, customers: list[Any], changed_since: datetime | None
     ) -> tuple[list[Record], list[RecordProblem]]:
         """Users of a page of customers: each one's own contact, plus contact persons."""
         records: list[Record] = []
         problems: list[RecordProblem] = []
-        valid: list[tuple[dict[str, Any], str]] = []
+        listed: list[tuple[dict[str, Any], str]] = []
         for item in customers:
             customer_id = zn.text(item, "customer_id") if isinstance(item, dict) else None
             if customer_id is None or not isinstance(item, dict):
                 problems.append(_problem(Stream.USERS, item, "A customer has no customer_id."))
-                continue
-            valid.append((item, customer_id))
-        if not fetch_contacts:
-            for item, _ in valid:
+            elif self._lists_contacts(item, changed_since):
+                listed.append((item, customer_id))
+            else:
                 user = zn.primary_user_record(item)
                 if user is not None:
                     records.append(user)
-            return records, problems
         limit = asyncio.Semaphore(CONTACT_CONCURRENCY)
 
         async def one(item: dict[str, Any], customer_id: str) -> list[UserRecord]:
             async with limit:
                 return await self._contacts_of(item, customer_id)
 
-        results = await asyncio.gather(*(one(i, c) for i, c in valid), return_exceptions=True)
-        for (item, customer_id), result in zip(valid, results, strict=True):
+        results = await asyncio.gather(*(one(i, c) for i, c in listed), return_exceptions=True)
+        for (item, customer_id), result in zip(listed, results, strict=True):
             if isinstance(result, RecordNotFound):
                 continue  # deleted since the customer page was read
             if isinstance(result, zn.Unnormalisable):
@@ -526,7 +542,7 @@ class ZohoBillingConnector:
             body = await self._get(listing.path, params, key=listing.key)
             items = body.get(listing.key)
             items = items if isinstance(items, list) else []
-            found, problems = await self._normalise(stream, items, incremental=False)
+            found, problems = await self._normalise(stream, items)
             records.extend(found)
             for problem in problems:
                 log.warning("Skipped a %s record: %s", stream.value, problem.reason)

@@ -342,7 +342,7 @@ def subscription_record(payload: object, default_currency: str | None = None) ->
     if trial_end is None and status == "trial":
         trial_end = stamp(data, "current_term_ends_at")
     ended = stamp(data, "cancelled_at", "cancelled_date")
-    if ended is None and status == "cancelled":
+    if ended is None and status in {"cancelled", "non_renewing"}:
         ended = stamp(data, "expires_at")
     return SubscriptionRecord(
         source_id=source_id,
@@ -357,7 +357,7 @@ def subscription_record(payload: object, default_currency: str | None = None) ->
         mrr_minor=monthly_amount(amount, unit, count) if status in MRR_STATUSES else 0,
         interval_unit=unit,
         interval_count=count,
-        started_at=stamp(data, "activated_at", "start_date", "created_at"),
+        started_at=stamp(data, "activated_at", "starts_at", "start_date", "created_at"),
         trial_ends_at=trial_end,
         current_term_ends_at=stamp(data, "current_term_ends_at"),
         next_billing_at=stamp(data, "next_billing_at"),

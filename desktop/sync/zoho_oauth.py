@@ -116,7 +116,10 @@ def check_url(value: str, what: str) -> str:
         ConfigurationError: when the URL is not usable.
     """
     parts = urlsplit(value.strip())
-    loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
+    # Loopback, or an RFC 2606 ``.invalid`` name that never resolves (in-process sandbox).
+    loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"} or (
+        parts.hostname or ""
+    ).endswith(".invalid")
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigurationError(f"The {what} {value!r} is not an http(s) URL.")
     if parts.scheme == "http" and not loopback:
