@@ -241,6 +241,10 @@ def _any(parts: list[Predicate]) -> Predicate:
 
 def _key(spec: CrmField, raw: str) -> Any:
     """Converts a criteria value to something comparable with the canonical value."""
+    if spec.data_type == "bigint":
+        if not raw.strip().isdigit():
+            raise CriteriaError("invalid data", api_name=spec.api_name)
+        return int(raw)
     if spec.data_type in _NUMERIC_TYPES:
         try:
             return float(raw)
@@ -261,6 +265,8 @@ def _actual(spec: CrmField, sub: str | None, get: Getter) -> Any:
     value = get(name)
     if value is None:
         return None
+    if spec.data_type == "bigint":
+        return int(value)
     if spec.data_type in _NUMERIC_TYPES:
         return float(value)
     if spec.data_type in ("datetime", "boolean"):
