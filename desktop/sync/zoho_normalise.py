@@ -325,8 +325,9 @@ def subscription_record(payload: object, default_currency: str | None = None) ->
     raw_status = (text(data, "status") or "").lower()
     status = SUBSCRIPTION_STATUS.get(raw_status)
     if status is None:
-        shown = raw_status or "no status"
-        raise Unnormalisable(f"Subscription {source_id} has an unknown status ({shown}).")
+        if not raw_status:
+            raise Unnormalisable(f"Subscription {source_id} has no status.")
+        raise Unnormalisable(f"Subscription {source_id} has an unknown status ({raw_status}).")
     currency = currency_of(data, default_currency)
     plan = sub_object(data, "plan")
     customer = sub_object(data, "customer")
@@ -378,8 +379,9 @@ def invoice_record(
     raw_status = (text(data, "status") or "").lower()
     status = INVOICE_STATUS.get(raw_status)
     if status is None:
-        shown = raw_status or "no status"
-        raise Unnormalisable(f"Invoice {source_id} has an unknown status ({shown}).")
+        if not raw_status:
+            raise Unnormalisable(f"Invoice {source_id} has no status.")
+        raise Unnormalisable(f"Invoice {source_id} has an unknown status ({raw_status}).")
     due = day(data, "due_date")
     if status == "open" and due is not None and due < today:
         status = "overdue"

@@ -425,16 +425,18 @@ def test_custom_fields_list_the_tenant_id_with_samples(setup: Setup) -> None:
 def test_schema_drift_never_crashes_and_keeps_the_page_going(setup: Setup) -> None:
     setup.sandbox.set_faults("zoho-billing:drift=always")
     zoho = setup.connector()
-    pages = collect(zoho, Stream.SUBSCRIPTIONS, full=True)
-    truth = {s.id for s in setup.sandbox.truth.subscriptions("zoho-billing", ORG)}
-    seen = {r.source_id for r in records(pages)} | {
-        p.source_id for page in pages for p in page.problems if p.source_id
-    }
-    problems_without_id = sum(1 for page in pages for p in page.problems if not p.source_id)
-    assert len(seen) + problems_without_id >= len(truth) - 1
-    for page in pages:
-        for problem in page.problems:
-            assert problem.reason.endswith(".")
+    for stream, truth in (
+        (Stream.SUBSCRIPTIONS, setup.sandbox.truth.subscriptions("zoho-billing", ORG)),
+        (Stream.INVOICES, setup.sandbox.truth.invoices("zoho-billing", ORG)),
+    ):
+        pages = collect(zoho, stream, full=True)
+        kept = {r.source_id for r in records(pages)}
+        problems = [p for page in pages for p in page.problems]
+        # every record is either normalised or reported by id, with a sentence
+        assert kept | {p.source_id for p in problems} == {t.id for t in truth}
+        assert all(p.reason.endswith(".") and p.payload is not None for p in problems)
+        assert len(kept) > len(problems)
+        assert all("x_sandbox_new_field" in r.raw for r in records(pages))
 
 
 def test_transient_faults_are_retried_to_the_same_result(setup: Setup) -> None:
