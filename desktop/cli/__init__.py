@@ -22,6 +22,8 @@ from desktop.errors import BillbridgeError
 COMMAND_MODULES: tuple[str, ...] = (
     "desktop.cli.workspace",
     "desktop.cli.sandbox",
+    "desktop.cli.connections",
+    "desktop.cli.sync",
     # one line per command module
 )
 

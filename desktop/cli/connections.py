@@ -1,0 +1,122 @@
+"""``billbridge connection add|list|remove``: billing connections and their secret."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from desktop.cli.context import CliContext
+from desktop.errors import ConfigurationError
+from desktop.sync.connections import ConnectionService
+
+
+def secret_from_env(variable: str | None) -> str | None:
+    """The secret in environment variable ``variable`` (``None`` when not asked for).
+
+    Raises:
+        ConfigurationError: the variable is not set or empty (its value is never shown).
+    """
+    if not variable:
+        return None
+    value = os.environ.get(variable)
+    if value is None or not value.strip():
+        raise ConfigurationError(
+            f"The environment variable {variable} named by --secret-env is not set or empty."
+        )
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Adds the ``connection`` command and its subcommands."""
+    parser = subparsers.add_parser(
+        "connection",
+        help="add, list or remove billing connections",
+        description="Manage billing connections (Zoho Billing, Recurly, Chargebee).",
+    )
+    commands = parser.add_subparsers(dest="connection_command", metavar="ACTION", required=True)
+
+    add = commands.add_parser("add", help="add a billing connection")
+    add.add_argument("--kind", required=True, choices=("zoho-billing", "recurly", "chargebee"))
+    add.add_argument("--name", required=True, help="a name for the connection")
+    add.add_argument("--site", help="Chargebee site name, or Recurly subdomain (one site)")
+    add.add_argument("--org-id", help="Zoho Billing organization id")
+    add.add_argument("--data-centre", help="Zoho data centre: us, eu, in, au, jp, ca")
+    add.add_argument("--region", help="Recurly region: us or eu")
+    add.add_argument("--base-url", help="replace the API's base URL (proxy, sandbox)")
+    add.add_argument("--auth-url", help="Zoho: replace the accounts (OAuth token) server URL")
+    add.add_argument("--mode", choices=("daily", "import-only"), default="daily")
+    add.add_argument("--id-source", choices=("native", "custom-field"), default="native")
+    add.add_argument("--id-object", choices=("account", "subscription"))
+    add.add_argument("--id-field", help="the custom field holding the account identifier")
+    add.add_argument(
+        "--secret-env",
+        metavar="VAR",
+        help="read the secret from this environment variable and store it in the keychain",
+    )
+    add.set_defaults(handler=run_add)
+
+    listing = commands.add_parser("list", help="list connections")
+    listing.set_defaults(handler=run_list)
+
+    remove = commands.add_parser("remove", help="remove a connection and what it synced")
+    remove.add_argument("name")
+    remove.set_defaults(handler=run_remove)
+
+
+def run_add(args: argparse.Namespace, context: CliContext) -> int:
+    """Adds a connection."""
+    secret = secret_from_env(args.secret_env)
+    settings: dict[str, Any] = {
+        "site": args.site,
+        "org_id": args.org_id,
+        "data_centre": args.data_centre,
+        "region": args.region,
+        "base_url": args.base_url,
+        "auth_url": args.auth_url,
+        "id_source": args.id_source,
+        "id_object": args.id_object,
+        "id_field": args.id_field,
+    }
+    service = ConnectionService(context.database(), context.secrets(), context.clock)
+    info = service.add(
+        name=args.name, kind=args.kind, settings=settings, mode=args.mode, secret=secret
+    )
+    stored = f"key {info.secret_hint} stored in the keychain" if secret else "no key stored"
+    print(
+        f"Added {info.name} ({info.kind}: {info.label}; {info.mode}; {stored}).", file=context.out
+    )
+    return 0
+
+
+def run_list(_args: argparse.Namespace, context: CliContext) -> int:
+    """Lists connections."""
+    service = ConnectionService(context.database(), context.secrets(), context.clock)
+    infos = service.list()
+    if not infos:
+        print("No connections yet; add one with 'billbridge connection add'.", file=context.out)
+        return 0
+    header = (
+        f"{'NAME':<24} {'KIND':<13} {'DETAILS':<28} {'MODE':<11} {'STATUS':<8} {'KEY':<7} LAST RUN"
+    )
+    print(header, file=context.out)
+    for info in infos:
+        last = (
+            f"{info.last_run_status} {info.last_run_at:%Y-%m-%d %H:%M} UTC"
+            if info.last_run_status and info.last_run_at
+            else "never"
+        )
+        print(
+            f"{info.name:<24} {info.kind:<13} {info.label:<28} {info.mode:<11} "
+            f"{info.status:<8} {info.secret_hint or '-':<7} {last}",
+            file=context.out,
+        )
+    return 0
+
+
+def run_remove(args: argparse.Namespace, context: CliContext) -> int:
+    """Removes a connection."""
+    service = ConnectionService(context.database(), context.secrets(), context.clock)
+    service.remove(args.name)
+    print(f"Removed {args.name} and everything synced from it.", file=context.out)
+    return 0

@@ -1,0 +1,371 @@
+"""``billbridge sync|fetch|export|runs|errors``: headless syncs for cron and systemd."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date, datetime
+from types import FrameType
+from typing import Any, TextIO
+
+from sqlalchemy import Select, select
+
+from desktop.cli.connections import secret_from_env
+from desktop.cli.context import CliContext
+from desktop.errors import BillbridgeError
+from desktop.jobs import Cancelled, CancelToken, JobContext, Progress
+from desktop.storage import models
+from desktop.sync.engine import RunSummary, SyncEngine
+from desktop.sync.registry import BILLING_KINDS
+
+EXPORTS = ("accounts", "users", "subscriptions", "invoices")
+
+
+def register(subparsers: Any) -> None:
+    """Adds the ``sync``, ``fetch``, ``export``, ``runs`` and ``errors`` commands."""
+    sync = subparsers.add_parser("sync", help="sync one billing connection, or all")
+    sync.add_argument("name", nargs="?", help="the connection's name")
+    sync.add_argument("--all", action="store_true", help="sync every enabled connection")
+    sync.add_argument("--full", action="store_true", help="read everything and reconcile")
+    sync.add_argument("--secret-env", metavar="VAR", help="read the secret from VAR (not stored)")
+    sync.set_defaults(handler=run_sync)
+
+    fetch = subparsers.add_parser("fetch", help="refresh one account by its source id")
+    fetch.add_argument("name")
+    fetch.add_argument("source_id")
+    fetch.add_argument("--secret-env", metavar="VAR", help="read the secret from VAR (not stored)")
+    fetch.set_defaults(handler=run_fetch)
+
+    export = subparsers.add_parser("export", help="export synced records as CSV or JSON lines")
+    export.add_argument("what", choices=EXPORTS)
+    export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    export.add_argument("--connection", metavar="NAME", help="only this connection's records")
+    export.set_defaults(handler=run_export)
+
+    runs = subparsers.add_parser("runs", help="list sync runs (the import history)")
+    runs.add_argument("name", nargs="?")
+    runs.set_defaults(handler=run_runs)
+
+    errors = subparsers.add_parser("errors", help="list records that failed to sync")
+    errors.add_argument("name", nargs="?")
+    errors.set_defaults(handler=run_errors)
+
+
+# ---------------------------------------------------------------------- progress
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal, redrawn at most ten times a second."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self.stream = stream
+        self.label = label
+        self.enabled = stream.isatty()
+        self._last = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        width = 30
+        if progress.total:
+            filled = min(width, int(width * progress.done / max(progress.total, 1)))
+            bar = "#" * filled + "." * (width - filled)
+            count = f"{progress.done:,}/{progress.total:,}"
+        else:
+            spin = int(now * 4) % width
+            bar = "." * spin + "#" + "." * (width - spin - 1)
+            count = f"{progress.done:,}"
+        rate = f" {progress.rate:,.0f}/s" if progress.rate else ""
+        self.stream.write(f"\r{self.label} [{bar}] {count}{rate}\x1b[K")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Clears the line."""
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _cancel_on_sigint(token: CancelToken) -> Any:
+    """First Ctrl-C cancels cooperatively (at the next page); returns the old handler."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        print("\nbillbridge: cancelling at the next page…", file=sys.stderr)
+
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        return None
+
+
+def _engine(context: CliContext) -> SyncEngine:
+    return SyncEngine(context.database(), context.secrets(), context.clock)
+
+
+def _run_one(
+    engine: SyncEngine, name: str, *, full: bool, secret: str | None, context: CliContext
+) -> tuple[int, RunSummary | None]:
+    token = CancelToken()
+    bar = ProgressBar(sys.stderr, name)
+    previous = _cancel_on_sigint(token)
+    try:
+        summary = engine.run(
+            name,
+            full=full,
+            trigger="cli",
+            context=JobContext(progress_callback=bar, cancel=token),
+            secret_override=secret,
+        )
+    except Cancelled:
+        bar.close()
+        print(f"{name}: cancelled; what was written is kept.", file=context.out)
+        return 130, None
+    except BillbridgeError as error:
+        bar.close()
+        print(f"billbridge: {error}", file=sys.stderr)
+        return 2, None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    bar.close()
+    print(summary.line(), file=context.out)
+    return summary.exit_code, summary
+
+
+def run_sync(args: argparse.Namespace, context: CliContext) -> int:
+    """Syncs one connection or all; exit 0 ok, 1 records failed, 2 connection failure."""
+    if bool(args.name) == bool(args.all):
+        print("billbridge: give a connection name or --all (not both).", file=sys.stderr)
+        return 2
+    secret = secret_from_env(args.secret_env)
+    engine = _engine(context)
+    if args.name:
+        engine.connection(args.name)  # a clear "no such connection" before anything else
+        return _run_one(engine, args.name, full=args.full, secret=secret, context=context)[0]
+    with context.database().session() as session:
+        names = session.scalars(
+            select(models.Connection.name)
+            .where(
+                models.Connection.kind.in_(BILLING_KINDS),
+                models.Connection.status != models.ConnectionStatus.DISABLED.value,
+            )
+            .order_by(models.Connection.name)
+        ).all()
+    if not names:
+        print("No billing connections to sync.", file=context.out)
+        return 0
+    worst = 0
+    for name in names:
+        code, _ = _run_one(engine, name, full=args.full, secret=secret, context=context)
+        if code == 130:
+            return 130
+        worst = max(worst, code)
+    return worst
+
+
+def run_fetch(args: argparse.Namespace, context: CliContext) -> int:
+    """Refreshes one account by source id."""
+    secret = secret_from_env(args.secret_env)
+    summary = _engine(context).fetch_account(
+        args.name, args.source_id, trigger="cli", secret_override=secret
+    )
+    print(summary.line(), file=context.out)
+    return summary.exit_code
+
+
+# ---------------------------------------------------------------------- export
+
+
+def _value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "users": (
+        "account_identifier", "customer_source_id", "first_name", "last_name", "email",
+        "phone", "is_primary",
+    ),
+    "subscriptions": (
+        "account_identifier", "customer_source_id", "number", "status", "plan_code",
+        "plan_name", "quantity", "amount_minor", "mrr_minor", "currency", "interval_unit",
+        "interval_count", "started_at", "trial_ends_at", "current_term_ends_at",
+        "next_billing_at", "cancelled_at",
+    ),
+    "invoices": (
+        "account_identifier", "customer_source_id", "subscription_source_id", "number",
+        "status", "total_minor", "amount_due_minor", "amount_paid_minor", "currency",
+        "issued_on", "due_on", "paid_at",
+    ),
+}  # fmt: skip
+_COMMON_TAIL = ("source_created_at", "source_updated_at", "deleted_at", "synced_at")
+
+
+def _export_query(what: str, connection_id: int | None) -> tuple[tuple[str, ...], Any]:
+    conn = models.Connection
+    if what == "accounts":
+        src, acc = models.AccountSource, models.Account
+        columns = (
+            "connection", "source_id", "identifier", "name", "email", "company", "phone",
+            "currency", *_COMMON_TAIL,
+        )  # fmt: skip
+        query: Any = (
+            select(
+                conn.name,
+                src.source_id,
+                src.identifier,
+                src.name,
+                src.email,
+                src.company,
+                acc.phone,
+                acc.currency,
+                src.source_created_at,
+                src.source_updated_at,
+                src.deleted_at,
+                src.synced_at,
+            )
+            .join(conn, conn.id == src.connection_id)
+            .join(acc, acc.id == src.account_id)
+            .order_by(conn.name, src.source_id)
+        )
+        if connection_id is not None:
+            query = query.where(src.connection_id == connection_id)
+        return columns, query
+    model: Any = {
+        "users": models.User,
+        "subscriptions": models.Subscription,
+        "invoices": models.Invoice,
+    }[what]
+    fields = _COLUMNS[what]
+    selected: list[Any] = [conn.name, model.source_id]
+    for name in fields:
+        if name == "account_identifier":
+            selected.append(models.Account.identifier)
+        else:
+            selected.append(getattr(model, name))
+    selected += [getattr(model, name) for name in _COMMON_TAIL]
+    query = (
+        select(*selected)
+        .join(conn, conn.id == model.connection_id)
+        .outerjoin(models.Account, models.Account.id == model.account_id)
+        .order_by(conn.name, model.source_id)
+    )
+    if connection_id is not None:
+        query = query.where(model.connection_id == connection_id)
+    return ("connection", "source_id", *fields, *_COMMON_TAIL), query
+
+
+def _rows(context: CliContext, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
+    with context.database().session() as session:
+        for row in session.execute(query.execution_options(yield_per=2000)):
+            yield tuple(row)
+
+
+def run_export(args: argparse.Namespace, context: CliContext) -> int:
+    """Writes the records to standard output."""
+    connection_id = None
+    if args.connection:
+        connection_id = _engine(context).connection(args.connection).id
+    columns, query = _export_query(args.what, connection_id)
+    out = context.out
+    if args.format == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in _rows(context, query):
+            writer.writerow(["" if v is None else _value(v) for v in row])
+    else:
+        for row in _rows(context, query):
+            record = {c: _value(v) for c, v in zip(columns, row, strict=True)}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return 0
+
+
+# ---------------------------------------------------------------------- history
+
+
+def _connection_filter(context: CliContext, name: str | None) -> int | None:
+    if not name:
+        return None
+    return _engine(context).connection(name).id
+
+
+def run_runs(args: argparse.Namespace, context: CliContext) -> int:
+    """Lists sync runs, newest first."""
+    connection_id = _connection_filter(context, args.name)
+    query = (
+        select(models.SyncRun, models.Connection.name)
+        .join(models.Connection, models.Connection.id == models.SyncRun.connection_id)
+        .order_by(models.SyncRun.id.desc())
+        .limit(200)
+    )
+    if connection_id is not None:
+        query = query.where(models.SyncRun.connection_id == connection_id)
+    out = context.out
+    with context.database().session() as session:
+        rows = session.execute(query).all()
+        if not rows:
+            print("No sync runs yet.", file=out)
+            return 0
+        print(
+            f"{'RUN':>5} {'CONNECTION':<20} {'KIND':<11} {'TRIGGER':<9} {'STATUS':<11} "
+            f"{'STARTED (UTC)':<16} {'SECONDS':>8} {'FETCHED':>9} {'CREATED':>8} "
+            f"{'UPDATED':>8} {'DELETED':>8} {'ERRORS':>7} {'API':>6}",
+            file=out,
+        )
+        for run, name in rows:
+            seconds = (
+                f"{(run.finished_at - run.started_at).total_seconds():.1f}"
+                if run.finished_at
+                else "-"
+            )
+            print(
+                f"{run.id:>5} {name[:20]:<20} {run.kind:<11} {run.trigger:<9} {run.status:<11} "
+                f"{run.started_at:%Y-%m-%d %H:%M} {seconds:>8} {run.fetched:>9,} "
+                f"{run.created:>8,} {run.updated:>8,} {run.deleted:>8,} {run.errors:>7,} "
+                f"{run.api_calls:>6,}",
+                file=out,
+            )
+    return 0
+
+
+def run_errors(args: argparse.Namespace, context: CliContext) -> int:
+    """Lists unresolved sync errors, newest first."""
+    connection_id = _connection_filter(context, args.name)
+    query = (
+        select(models.SyncError, models.Connection.name)
+        .join(models.Connection, models.Connection.id == models.SyncError.connection_id)
+        .where(models.SyncError.resolved_at.is_(None))
+        .order_by(models.SyncError.id.desc())
+        .limit(1000)
+    )
+    if connection_id is not None:
+        query = query.where(models.SyncError.connection_id == connection_id)
+    out = context.out
+    with context.database().session() as session:
+        rows = session.execute(query).all()
+        if not rows:
+            print("No sync errors.", file=out)
+            return 0
+        print(f"{'RUN':>5} {'CONNECTION':<20} {'STREAM':<14} {'SOURCE ID':<24} REASON", file=out)
+        for error, name in rows:
+            print(
+                f"{error.run_id or '-':>5} {name[:20]:<20} {error.stream:<14} "
+                f"{(error.source_id or '-')[:24]:<24} {error.reason}",
+                file=out,
+            )
+    return 0
