@@ -47,8 +47,9 @@ call per customer). The users stream walks the customers like the accounts strea
 emits each customer's own contact (its name, e-mail and phone; id
 ``primary_contactperson_id``, else ``"{customer_id}:primary"``) from the customer payload
 at no extra cost. With ``contact_persons=changed`` (default) it also lists the contact
-persons of customers that changed since the previous users pass — never on the first or a
-``--full`` pass, which would cost one call per customer; ``all`` does it on every pass and
+persons of customers whose ``updated_time`` is newer than the users cursor (not those only
+inside the overlap window, nor those with no stamp) — never on the first or a ``--full``
+pass, which would cost one call per customer; ``all`` also does it on those passes and
 ``primary`` never. When a customer's contact persons are listed, the stand-in primary user
 (if one was needed) is emitted as deleted, since the real contact person replaces it.
 """
