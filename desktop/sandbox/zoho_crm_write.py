@@ -29,7 +29,6 @@ from desktop.sandbox.zoho_crm_store import CrmRecord, CrmStore, iso_time
 Mode = Literal["insert", "update", "upsert"]
 #: Records per insert/update/upsert/delete call.
 MAX_RECORDS: Final[int] = 100
-_TEXTUAL: Final[frozenset[str]] = frozenset({"text", "email", "phone", "website", "textarea"})
 
 
 class CrmMutationError(BillbridgeError):
@@ -187,7 +186,12 @@ class CrmWriter:
                 return found
             if found is not None:
                 target, duplicate_field = found
-        errors.extend(self._mandatory(module, changes, path, target))
+        invalid = {e["details"].get("api_name") for e in errors}
+        errors.extend(
+            e
+            for e in self._mandatory(module, changes, path, target)
+            if e["details"]["api_name"] not in invalid
+        )
         errors.extend(self._dependent(module, changes, path, target))
         if not errors:
             errors.extend(self._duplicates(module, changes, path, target, index, unique))
