@@ -97,6 +97,7 @@ class PassTracker:
         self.resume = resume
         self.high = high
         self.high_seen = high_seen
+        self._pending: dict[str, object] = {}
 
     @property
     def lower(self) -> int | None:
@@ -118,19 +119,20 @@ class PassTracker:
             changed: its ``updated_at`` in epoch seconds, if it has one.
             created: its ``created_at``, used for ordering when ``changed`` is missing.
         """
-        mark = fingerprint(payload)
         position = changed if changed is not None else created
         if position is not None:
             if self.high is None or position > self.high:
                 self.high = position
                 self.high_seen = {}
-            if position == self.high and len(self.high_seen) < MAX_SEEN:
-                self.high_seen[record_id] = mark
+                self._pending = {}
+            if position == self.high and len(self.high_seen) + len(self._pending) < MAX_SEEN:
+                self._pending[record_id] = payload  # fingerprinted when the cursor is taken
         if self.full or self.watermark is None:
             return True
         if changed is not None and changed < self.watermark:
             return False  # the source ignored the filter: unchanged since the last pass
-        return self.seen.get(record_id) != mark
+        known = self.seen.get(record_id)
+        return known is None or known != fingerprint(payload)
 
     def cursor(self, resume: str | None) -> dict[str, Any]:
         """The cursor to commit after the current page.
@@ -139,6 +141,9 @@ class PassTracker:
             resume: the vendor's continuation for the next page, ``None`` when this page
                 was the pass's last.
         """
+        for record_id, payload in self._pending.items():
+            self.high_seen[record_id] = fingerprint(payload)
+        self._pending = {}
         if resume is not None:
             return {
                 "watermark": self.watermark,
