@@ -42,17 +42,11 @@ from desktop.sandbox.zoho_crm_meta import (
     bad_url,
     empty,
     error,
-    user_ref,
 )
 from desktop.sandbox.zoho_crm_meta import json_response as _json
-from desktop.sandbox.zoho_crm_query import (
-    CriteriaError,
-    Getter,
-    Predicate,
-    parse_criteria,
-    view_predicate,
-)
-from desktop.sandbox.zoho_crm_schema import MODULES, field_named, fields_of, parse_datetime
+from desktop.sandbox.zoho_crm_read import RecordReader
+from desktop.sandbox.zoho_crm_schema import MODULES, field_named, parse_datetime
+from desktop.sandbox.zoho_crm_search import SearchRoutes
 from desktop.sandbox.zoho_crm_store import CrmConfig, CrmRecord, CrmStore, Ordered, iso_time
 from desktop.sandbox.zoho_crm_write import MAX_RECORDS, CrmMutations, CrmWriter, batch_status
 from desktop.sandbox.zoho_oauth import AccessToken, TokenStore, split_zoho_path
@@ -62,8 +56,6 @@ VERSIONS: Final[tuple[str, ...]] = ("v2", "v2.1", "v3", "v4", "v5", "v6", "v7", 
 #: Records reachable with ``page`` alone, and with ``page_token``.
 DISCRETE_LIMIT: Final[int] = 2_000
 TOKEN_LIMIT: Final[int] = 100_000
-MAX_FIELDS: Final[int] = 50
-MAX_PER_PAGE: Final[int] = 200
 _SORTS: Final[tuple[str, ...]] = ("id", "Created_Time", "Modified_Time")
 _HOST_DC: Final[dict[str, str]] = {
     "com": "com",
@@ -75,7 +67,6 @@ _HOST_DC: Final[dict[str, str]] = {
     "com.cn": "com.cn",
     "sa": "sa",
 }
-_LOOKUPS: Final[frozenset[str]] = frozenset({"lookup", "ownerlookup", "userlookup"})
 
 
 @dataclass(frozen=True)
@@ -131,6 +122,8 @@ class ZohoCrmHandler:
         self.tokens = tokens
         self.writer = CrmWriter(self.store)
         self.meta = MetaRoutes(self.store)
+        self.reader = RecordReader(self.store)
+        self.search = SearchRoutes(self.reader)
         self.mutations = CrmMutations(self.store)
         self._page_tokens: OrderedDict[str, _PageToken] = OrderedDict()
         self._token_count = 0
@@ -237,9 +230,11 @@ class ZohoCrmHandler:
                 "DELETE": ("delete", lambda: self._delete(request, call, module, None)),
             },
             ("upsert",): {"POST": ("upsert", lambda: self._write(request, call, module, "upsert"))},
-            ("search",): {"GET": ("read", lambda: self._search(request, call, module))},
-            ("actions", "count"): {"GET": ("read", lambda: self._count(request, call, module))},
-            ("deleted",): {"GET": ("read", lambda: self._deleted(request, call, module))},
+            ("search",): {"GET": ("read", lambda: self.search.search(request, module, call.now))},
+            ("actions", "count"): {
+                "GET": ("read", lambda: self.search.count(request, module, call.now))
+            },
+            ("deleted",): {"GET": ("read", lambda: self.search.deleted(request, module))},
         }
         handlers = routes.get(tuple(tail))
         if handlers is None and len(tail) == 1 and tail[0].isdigit():
@@ -283,100 +278,11 @@ class ZohoCrmHandler:
 
     # ----------------------------------------------------------- rendering
 
-    def render(self, module: str, record: CrmRecord, fields: list[str] | None) -> dict[str, Any]:
-        """A record as the API shows it (``fields``: only those, plus ``id``)."""
-        store = self.store
-        out: dict[str, Any] = {}
-        names = fields if fields is not None else [f.api_name for f in fields_of(module)]
-        multi = store.config.multi_currency
-        for name in names:
-            spec = field_named(module, name)
-            if spec is None or (name in ("Currency", "Exchange_Rate") and not multi):
-                continue
-            value = store.value(module, record, name)
-            if value is None:
-                out[name] = None
-            elif spec.data_type in ("ownerlookup", "userlookup"):
-                found = store.user_index(value)
-                out[name] = user_ref(store.user(found if found is not None else -1))
-            elif spec.data_type == "lookup" and spec.lookup is not None:
-                target = store.get(spec.lookup, value, include_deleted=True)
-                name_of = store.display_name(spec.lookup, target) if target else None
-                out[name] = {"name": name_of, "id": value}
-            elif spec.data_type == "datetime":
-                out[name] = iso_time(value, store.config.time_offset_minutes)
-            else:
-                out[name] = value
-        out["id"] = record.id
-        return out
-
-    def getter(self, module: str, record: CrmRecord) -> Getter:
-        """Canonical values for criteria; lookups compare by name, ``X.id`` by id."""
-        store = self.store
-
-        def get(name: str) -> Any:
-            base, _, sub = name.partition(".")
-            if base == "id":
-                return record.id
-            value = store.value(module, record, base)
-            spec = field_named(module, base)
-            if spec is None or value is None or spec.data_type not in _LOOKUPS or sub == "id":
-                return value
-            if spec.data_type == "lookup" and spec.lookup is not None:
-                target = store.get(spec.lookup, value, include_deleted=True)
-                return store.display_name(spec.lookup, target) if target else None
-            found = store.user_index(value)
-            person = store.user(found if found is not None else -1)
-            return person.email if sub == "email" else person.full_name
-
-        return get
-
-    def keep(self, module: str, predicate: Predicate) -> Callable[[CrmRecord], bool]:
-        """A record filter from a compiled criteria predicate."""
-        return lambda record: predicate(self.getter(module, record))
-
     # ----------------------------------------------------------------- list
 
-    def _fields(self, request: SandboxRequest, module: str) -> list[str] | None:
-        raw = request.param("fields")
-        if raw is None or raw.strip() == "":
-            return None
-        names = [n.strip() for n in raw.split(",") if n.strip()]
-        if len(names) > MAX_FIELDS:
-            raise Refusal(
-                error(
-                    400,
-                    "LIMIT_EXCEEDED",
-                    "the number of fields exceeds the limit",
-                    param_name="fields",
-                    limit=MAX_FIELDS,
-                )
-            )
-        for name in names:
-            if name != "id" and field_named(module, name) is None:
-                raise Refusal(
-                    error(400, "INVALID_DATA", "invalid data", api_name=name, param_name="fields")
-                )
-        return names
-
-    def _view(self, request: SandboxRequest, module: str) -> tuple[str | None, Predicate | None]:
-        cvid = request.param("cvid")
-        if cvid is None:
-            return None, None
-        view = next((v for v in self.store.data.views if v.id == cvid and v.module == module), None)
-        if view is None:
-            raise Refusal(error(400, "INVALID_DATA", "invalid data", param_name="cvid"))
-        predicate = view_predicate(module, view.criteria)
-        if view.mine_only:
-            me = self.store.user(self.store.data.current_user).id
-            mine: Predicate = lambda get: get("Owner.id") == me  # noqa: E731
-            inner = predicate
-            predicate = mine if inner is None else (lambda get: mine(get) and inner(get))
-        return view.id, predicate
-
     def _list(self, request: SandboxRequest, call: Call, module: str) -> SandboxResponse:
-        fields = self._fields(request, module)
-        cvid, view_filter = self._view(request, module)
+        fields = self.reader.fields(request, module)
+        cvid, view_filter = self.reader.view(request, module)
         ids_raw = request.param("ids")
         if fields is None and call.modern and cvid is None and ids_raw is None:
             return error(
@@ -424,7 +330,7 @@ class ZohoCrmHandler:
                 return False
             if since is not None and record.modified <= since:
                 return False
-            return view_filter is None or view_filter(self.getter(module, record))
+            return view_filter is None or view_filter(self.reader.getter(module, record))
 
         plain = ids is None and since is None and view_filter is None
         scope = (cvid, since, tuple(sorted(ids)) if ids else None)
@@ -448,18 +354,6 @@ class ZohoCrmHandler:
                 ) from None
         return parsed
 
-    def _paging(self, request: SandboxRequest) -> tuple[int, int]:
-        values = []
-        for name, default in (("page", 1), ("per_page", MAX_PER_PAGE)):
-            raw = request.param(name)
-            if raw is None or raw == "":
-                values.append(default)
-                continue
-            if not raw.isdigit() or int(raw) < 1:
-                raise Refusal(error(400, "INVALID_DATA", "invalid data", param_name=name))
-            values.append(int(raw))
-        return values[0], min(values[1], MAX_PER_PAGE)
-
     def _page(
         self,
         request: SandboxRequest,
@@ -470,7 +364,7 @@ class ZohoCrmHandler:
         signature: tuple[object, ...],
         incremental: bool,
     ) -> SandboxResponse:
-        page, per_page = self._paging(request)
+        page, per_page = self.reader.paging(request)
         token = request.param("page_token")
         if token is not None and call.modern:
             if request.param("page") is not None:
@@ -533,7 +427,7 @@ class ZohoCrmHandler:
                     "email": False,
                 }
             )
-        data = [self.render(module, r, fields) for r in chunk]
+        data = [self.reader.render(module, r, fields) for r in chunk]
         return _json(200, {"data": data, "info": info})
 
     def _issue(self, entry: _PageToken) -> str:
@@ -548,150 +442,13 @@ class ZohoCrmHandler:
     def _get(
         self, request: SandboxRequest, call: Call, module: str, record_id: str
     ) -> SandboxResponse:
-        fields = self._fields(request, module)
+        fields = self.reader.fields(request, module)
         record = self.store.get(module, record_id)
         if record is None:
             return empty(204)
-        return _json(200, {"data": [self.render(module, record, fields)]})
+        return _json(200, {"data": [self.reader.render(module, record, fields)]})
 
     # --------------------------------------------------------------- search
-
-    def _search_filter(self, request: SandboxRequest, module: str) -> Predicate:
-        criteria = request.param("criteria")
-        try:
-            if criteria is not None:
-                return parse_criteria(module, criteria)
-        except CriteriaError as problem:
-            raise Refusal(
-                error(
-                    400,
-                    "INVALID_QUERY",
-                    "invalid query formed",
-                    reason=problem.message,
-                    **problem.details,
-                )
-            ) from None
-        email = request.param("email")
-        if email is not None:
-            wanted = email.strip().lower()
-            names = [f.api_name for f in fields_of(module) if f.data_type == "email"]
-            return lambda get: any(str(get(n) or "").lower() == wanted for n in names)
-        phone = request.param("phone")
-        if phone is not None:
-            digits = "".join(c for c in phone if c.isdigit())
-            names = [f.api_name for f in fields_of(module) if f.data_type == "phone"]
-            return lambda get: (
-                bool(digits)
-                and any(
-                    digits in "".join(c for c in str(get(n) or "") if c.isdigit()) for n in names
-                )
-            )
-        word = request.param("word")
-        if word is not None:
-            if len(word.strip()) < 2:
-                raise Refusal(
-                    error(
-                        400,
-                        "INVALID_QUERY",
-                        "invalid query formed",
-                        reason="the word should have at least 2 characters",
-                        param_name="word",
-                    )
-                )
-            needle = word.strip().lower()
-            names = [
-                f.api_name
-                for f in fields_of(module)
-                if f.data_type in ("text", "email", "phone", "website", "textarea", "lookup")
-            ]
-            return lambda get: any(needle in str(get(n) or "").lower() for n in names)
-        raise Refusal(
-            error(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                param_name="criteria",
-            )
-        )
-
-    def _matching(self, request: SandboxRequest, module: str, now: int) -> list[CrmRecord]:
-        predicate = self._search_filter(request, module)
-        ordered = self.store.ordered(module, "id", False)
-        return [
-            r
-            for r in ordered.records
-            if self.store.searchable(r, now) and predicate(self.getter(module, r))
-        ]
-
-    def _search(self, request: SandboxRequest, call: Call, module: str) -> SandboxResponse:
-        fields = self._fields(request, module)
-        found = self._matching(request, module, call.now)
-        page, per_page = self._paging(request)
-        if page * per_page > DISCRETE_LIMIT:
-            return error(
-                400,
-                "LIMIT_REACHED",
-                "search results exceed the limit of 2000 records",
-                limit=DISCRETE_LIMIT,
-            )
-        found = found[:DISCRETE_LIMIT]
-        start = (page - 1) * per_page
-        chunk = found[start : start + per_page]
-        if not chunk:
-            return empty(204)
-        info = {
-            "per_page": per_page,
-            "count": len(chunk),
-            "page": page,
-            "more_records": start + per_page < len(found),
-        }
-        data = [self.render(module, r, fields) for r in chunk]
-        return _json(200, {"data": data, "info": info})
-
-    def _count(self, request: SandboxRequest, call: Call, module: str) -> SandboxResponse:
-        _, view_filter = self._view(request, module)
-        if any(request.param(p) is not None for p in ("criteria", "email", "phone", "word")):
-            return _json(200, {"count": len(self._matching(request, module, call.now))})
-        records = self.store.live(module)
-        if view_filter is not None:
-            records = [r for r in records if view_filter(self.getter(module, r))]
-        return _json(200, {"count": len(records)})
-
-    def _deleted(self, request: SandboxRequest, call: Call, module: str) -> SandboxResponse:
-        kind = request.param("type") or "all"
-        if kind not in ("all", "recycle", "permanent"):
-            return error(
-                400,
-                "INVALID_DATA",
-                "invalid data",
-                param_name="type",
-                supported_values=["all", "recycle", "permanent"],
-            )
-        entries = [] if kind == "permanent" else self.store.deleted_entries(module)
-        page, per_page = self._paging(request)
-        start = (page - 1) * per_page
-        chunk = entries[start : start + per_page]
-        if not chunk:
-            return empty(204)
-        offset = self.store.config.time_offset_minutes
-        data = [
-            {
-                "deleted_by": user_ref(self.store.user(e.deleted_by), email=False),
-                "id": e.id,
-                "display_name": e.display_name,
-                "type": "recycle",
-                "created_by": user_ref(self.store.user(e.created_by), email=False),
-                "deleted_time": iso_time(e.deleted_time, offset),
-            }
-            for e in chunk
-        ]
-        info = {
-            "per_page": per_page,
-            "count": len(chunk),
-            "page": page,
-            "more_records": start + per_page < len(entries),
-        }
-        return _json(200, {"data": data, "info": info})
 
     # --------------------------------------------------------------- writes
 
