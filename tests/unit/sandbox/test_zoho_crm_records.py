@@ -458,3 +458,21 @@ def test_over_a_real_socket(served_crm: Crm) -> None:
     assert response.json()["info"]["count"] == 5
     empty = served_crm.get("/Accounts", fields="Account_Name", ids="1")
     assert (empty.status_code, empty.content) == (204, b"")
+
+
+def test_plain_crm_path_routes_by_zohoapis_host(crm: Crm, sandbox: Sandbox) -> None:
+    with httpx.Client(transport=sandbox.transport("zoho")) as http:
+        us = http.get(
+            "https://www.zohoapis.com/crm/v8/Accounts",
+            params={"fields": "Account_Name", "per_page": 1},
+            headers=crm.headers,
+        )
+        assert us.status_code == 200
+        eu = http.get(
+            "https://www.zohoapis.eu/crm/v8/Accounts",
+            params={"fields": "Account_Name"},
+            headers=crm.headers,
+        )
+        assert eu.json()["code"] == "INVALID_TOKEN"
+        unknown = http.get("https://www.zohoapis.com/crm/v8/Accounts/x/y", headers=crm.headers)
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "INVALID_URL_PATTERN")
