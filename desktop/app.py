@@ -25,11 +25,12 @@ from desktop.errors import BillbridgeError
 from desktop.secrets import KeyringSecretStore, MemorySecretStore, SecretStore
 from desktop.storage.database import APP_NAME, Database, open_database
 from desktop.timeutil import Clock, utc_now
+from desktop.views.accounts import AccountsPage
 from desktop.views.jobs import JobRunner
 from desktop.views.main_window import MainWindow
+from desktop.views.models.loader import QueryLoader
 from desktop.views.page import Page
 from desktop.views.placeholders import (
-    AccountsPage,
     ConnectionsPage,
     HealthPage,
     SyncErrorsPage,
@@ -49,6 +50,7 @@ class Services:
         secrets: where connection secrets are kept.
         clock: the clock (aware UTC).
         jobs: the background job runner.
+        loader: runs the item models' short read queries off the GUI thread.
         settings: per-user window settings (geometry, last page).
         http: the shared async HTTP client for short user-initiated calls; created inside
             the running event loop and closed on quit.
@@ -59,6 +61,7 @@ class Services:
     secrets: SecretStore
     clock: Clock
     jobs: JobRunner
+    loader: QueryLoader
     settings: QSettings
     demo: bool = False
     http: httpx.AsyncClient | None = None
@@ -67,6 +70,7 @@ class Services:
     def close(self) -> None:
         """Stops jobs, runs the cleanups and closes the database."""
         self.jobs.shutdown()
+        self.loader.shutdown()
         while self.cleanups:
             self.cleanups.pop()()
         self.database.close()
@@ -112,6 +116,7 @@ def build_services(
         secrets=secrets or (MemorySecretStore() if demo else KeyringSecretStore()),
         clock=clock,
         jobs=JobRunner(),
+        loader=QueryLoader(database),
         settings=settings or QSettings(str(settings_path(demo)), QSettings.Format.IniFormat),
         demo=demo,
     )
@@ -120,7 +125,7 @@ def build_services(
 def build_pages(services: Services) -> list[Page]:
     """The pages of the main window, in navigation order."""
     return [
-        AccountsPage(),
+        AccountsPage(services.loader, services.jobs, services.database),
         ConnectionsPage(),
         SyncHistoryPage(),
         SyncErrorsPage(),

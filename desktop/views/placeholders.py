@@ -16,12 +16,6 @@ class _EmptyPage(Page):
         self.body.addWidget(self.empty, 1)
 
 
-class AccountsPage(_EmptyPage):
-    title = "Accounts"
-    subtitle = "Every customer account from every connected billing system, merged by identifier."
-    empty_text = "No accounts yet. Add a connection on the Connections page and run a sync."
-
-
 class ConnectionsPage(_EmptyPage):
     title = "Connections"
     subtitle = (

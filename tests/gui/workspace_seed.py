@@ -164,7 +164,9 @@ def seed(
             )
             for month in range(rng.randint(1, 3)):
                 inv_status = rng.choice(INVOICE_STATUSES)
-                due = 0 if inv_status == "paid" else price if inv_status != "partially_paid" else 900
+                due = (
+                    0 if inv_status == "paid" else price if inv_status != "partially_paid" else 900
+                )
                 issued = date(2026, 11, 1) - timedelta(days=30 * month)
                 invoices.append(
                     {

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from desktop.errors import ConfigurationError, NotFoundError
+from desktop.storage.database import Database
 from desktop.storage.models import (
     Account,
     AccountEdit,
@@ -300,3 +301,11 @@ def save_edits(session: Session, account_id: int, values: dict[str, str | None])
             changed[name] = value
     session.flush()
     return changed
+
+
+def save_edits_in(
+    database: Database, account_id: int, values: dict[str, str | None]
+) -> dict[str, Any]:
+    """:func:`save_edits` in its own transaction (for a background job)."""
+    with database.transaction() as session:
+        return save_edits(session, account_id, values)

@@ -111,7 +111,7 @@ class RowsTableModel(QAbstractTableModel, Generic[R]):
             value = key(row)
             return (1, "") if value is None or value == "" else (0, value)
 
-        self.layoutAboutToBeChanged.emit([], QAbstractTableModel.LayoutChangeHint.VerticalSortHint)
+        self.layoutAboutToBeChanged.emit()
         before = list(self._rows)
         positions = sorted(
             range(len(before)),
@@ -126,4 +126,4 @@ class RowsTableModel(QAbstractTableModel, Generic[R]):
             for index in old_indexes
         ]
         self.changePersistentIndexList(old_indexes, new_indexes)
-        self.layoutChanged.emit([], QAbstractTableModel.LayoutChangeHint.VerticalSortHint)
+        self.layoutChanged.emit()

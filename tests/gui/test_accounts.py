@@ -1,0 +1,189 @@
+"""The Accounts page and the Account 360°: search, open, edit, warn, fetch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+from sqlalchemy import update
+
+from desktop.jobs import JobContext
+from desktop.storage.database import Database, open_database
+from desktop.storage.models import Connection
+from desktop.views.accounts import AccountsPage
+from desktop.views.jobs import JobRunner
+from desktop.views.models.loader import QueryLoader
+from tests.gui.workspace_seed import Seeded, seed
+
+
+@dataclass
+class Env:
+    database: Database
+    loader: QueryLoader
+    jobs: JobRunner
+    seeded: Seeded
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    database = open_database(f"sqlite:///{tmp_path / 'w.sqlite3'}")
+    seeded = seed(database, 30)
+    loader = QueryLoader(database)
+    jobs = JobRunner()
+    yield Env(database, loader, jobs, seeded)
+    jobs.shutdown()
+    loader.shutdown()
+    database.close()
+
+
+def _page(qtbot: QtBot, env: Env, fetcher: object = None) -> AccountsPage:
+    page = AccountsPage(env.loader, env.jobs, env.database, fetcher)  # type: ignore[arg-type]
+    qtbot.addWidget(page)
+    page.resize(1100, 700)
+    page.show()
+    page.refresh()
+    qtbot.waitUntil(lambda: page.model.total == 30, timeout=5000)
+    return page
+
+
+def test_list_shows_every_account_with_its_columns(qtbot: QtBot, env: Env) -> None:
+    page = _page(qtbot, env)
+    assert page.count_label.text() == "30 accounts"
+    assert page.column_titles == [
+        "Name",
+        "Identifier",
+        "MRR",
+        "Plans",
+        "Subscription status",
+        "Invoice status",
+        "Amount due",
+        "Next renewal",
+        "Sources",
+    ]
+    assert page.model.data(page.model.index(0, 8)) == "Acme Chargebee"
+
+
+def test_search_narrows_the_list_and_says_when_nothing_matches(qtbot: QtBot, env: Env) -> None:
+    page = _page(qtbot, env)
+    qtbot.keyClicks(page.search, "tenant-00001")
+    qtbot.waitUntil(lambda: page.model.total == 10, timeout=5000)  # 000010 … 000019
+    assert page.count_label.text() == "10 matching accounts"
+    page.search.clear()
+    qtbot.keyClicks(page.search, "no such account")
+    qtbot.waitUntil(lambda: page.count_label.text() == "No account matches", timeout=5000)
+
+
+def test_empty_workspace_says_what_to_do(qtbot: QtBot, tmp_path: Path) -> None:
+    database = open_database(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    loader = QueryLoader(database)
+    jobs = JobRunner()
+    try:
+        page = AccountsPage(loader, jobs, database)
+        qtbot.addWidget(page)
+        page.show()
+        page.refresh()
+        qtbot.waitUntil(lambda: page.list_stack.currentWidget() is page.empty, timeout=5000)
+        assert "Connections page" in page.empty.text()
+    finally:
+        jobs.shutdown()
+        loader.shutdown()
+        database.close()
+
+
+def _open_first(qtbot: QtBot, page: AccountsPage) -> None:
+    page.table.setFocus()
+    page.table.setCurrentIndex(page.model.index(0, 0))
+    qtbot.keyClick(page.table, Qt.Key.Key_Return)
+    assert page.stack.currentWidget() is page.detail
+    qtbot.waitUntil(lambda: page.detail.detail is not None, timeout=5000)
+
+
+def test_enter_opens_the_360_and_escape_goes_back(qtbot: QtBot, env: Env) -> None:
+    page = _page(qtbot, env)
+    _open_first(qtbot, page)
+    detail = page.detail.detail
+    assert detail is not None
+    assert page.detail.heading.text() == detail.display_name
+    assert page.detail.tabs.tabText(4) == "Sources (1)"
+    assert page.detail.sources.rowCount() == 1
+    qtbot.keyClick(page.detail.back_button, Qt.Key.Key_Escape)
+    assert page.stack.currentIndex() == 0
+
+
+def test_manual_edit_is_saved_marked_and_warned_about(qtbot: QtBot, env: Env) -> None:
+    page = _page(qtbot, env)
+    _open_first(qtbot, page)
+    view = page.detail
+    assert not view.save_button.isEnabled()
+    view.editors["company"].clear()
+    qtbot.keyClicks(view.editors["company"], "Edited Company GmbH")
+    assert view.save_button.isEnabled()
+    with qtbot.waitSignal(view.edits_saved, timeout=5000):
+        qtbot.mouseClick(view.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "company" in (view.detail.edits if view.detail else {}), timeout=5000)
+    assert view.markers["company"].isVisibleTo(view)
+    assert "Edited here" in view.markers["company"].text()
+    assert view.edit_warning.isVisibleTo(view)
+    assert "Acme Chargebee syncs daily" in view.edit_warning.text()
+    assert "overwrite" in view.edit_warning.text()
+
+
+def test_import_only_sources_keep_edits_without_a_warning(qtbot: QtBot, env: Env) -> None:
+    with env.database.transaction() as session:
+        session.execute(update(Connection).values(mode="import-only"))
+    page = _page(qtbot, env)
+    _open_first(qtbot, page)
+    view = page.detail
+    view.editors["phone"].setText("+44 20 7946 0000")
+    view._update_buttons()
+    with qtbot.waitSignal(view.edits_saved, timeout=5000):
+        view.save_edits()
+    qtbot.waitUntil(lambda: bool(view.detail and view.detail.edits), timeout=5000)
+    assert view.edit_warning.kind == "info"
+    assert "kept" in view.edit_warning.text()
+
+
+def test_fetch_this_account_runs_in_the_background(qtbot: QtBot, env: Env) -> None:
+    calls: list[tuple[int, str]] = []
+
+    def fetcher(connection_id: int, source_id: str, context: JobContext) -> str:
+        calls.append((connection_id, source_id))
+        context.progress(1, 1, "fetched")
+        return "Fetched 1 account, 2 subscriptions and 3 invoices from Acme Chargebee."
+
+    page = _page(qtbot, env, fetcher)
+    _open_first(qtbot, page)
+    view = page.detail
+    assert view.fetch_button.text() == "Fetch this account from Acme Chargebee"
+    assert view.fetch_button.isEnabled()
+    qtbot.mouseClick(view.fetch_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.banner.kind == "ok", timeout=5000)
+    assert "Fetched 1 account" in view.banner.text()
+    assert calls
+    assert calls[0][1].startswith("cus_")
+
+
+def test_fetch_failure_is_one_sentence(qtbot: QtBot, env: Env) -> None:
+    from desktop.sync.base import AuthorisationError
+
+    def fetcher(_connection_id: int, _source_id: str, _context: JobContext) -> str:
+        raise AuthorisationError("Chargebee refused the API key (401); update the credentials.")
+
+    page = _page(qtbot, env, fetcher)
+    _open_first(qtbot, page)
+    qtbot.mouseClick(page.detail.fetch_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.detail.banner.kind == "error", timeout=5000)
+    assert page.detail.banner.text() == (
+        "Chargebee refused the API key (401); update the credentials."
+    )
+
+
+def test_without_an_engine_fetch_is_disabled_with_a_reason(qtbot: QtBot, env: Env) -> None:
+    page = _page(qtbot, env)
+    _open_first(qtbot, page)
+    assert not page.detail.fetch_button.isEnabled()
+    assert "engine" in page.detail.fetch_button.toolTip()
