@@ -413,7 +413,6 @@ class AccountHealth(Base):
     mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     mrr_incomplete: Mapped[bool] = mapped_column(default=False)
     amount_due_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    amount_paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     overdue_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     due_incomplete: Mapped[bool] = mapped_column(default=False)
     overdue_invoices: Mapped[int] = mapped_column(Integer, default=0)
