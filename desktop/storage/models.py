@@ -380,6 +380,37 @@ class SyncLock(Base):
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class CrmLink(Base):
+    """A workspace record linked to a Zoho CRM record, per CRM connection and CRM module.
+
+    ``local_type`` says what the CRM record stands for here: an ``account`` (a CRM Account
+    pulled as an Account, or a CRM Contact a customer was pushed to), a ``user`` (a CRM
+    Contact pulled as a person of an account), a ``subscription`` (a Deal) or a
+    ``company`` (a CRM Account a customer's company was matched or pushed to; ``local_key``
+    holds the company name in lower case). ``pushed_hash`` fingerprints what was last
+    written to the CRM, so later runs push only what changed.
+    """
+
+    __tablename__ = "crm_links"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "module", "crm_id", "local_type"),
+        Index("ix_crm_links_local", "connection_id", "local_type", "local_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    module: Mapped[str] = mapped_column(String(32))  # Accounts, Contacts, Deals
+    crm_id: Mapped[str] = mapped_column(String(32))
+    local_type: Mapped[str] = mapped_column(String(16))  # account, user, subscription, company
+    local_id: Mapped[int | None] = mapped_column(Integer)
+    local_key: Mapped[str | None] = mapped_column(String(255))
+    origin: Mapped[str] = mapped_column(String(8), default="push")  # pull, push, manual
+    pushed_hash: Mapped[str | None] = mapped_column(String(64))
+    pushed_at: Mapped[datetime | None]
+    pulled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
 class WorkspaceSetting(Base):
     """A workspace-wide setting shared by every copy of the app on this database."""
 
