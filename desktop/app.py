@@ -24,19 +24,20 @@ from PySide6.QtWidgets import QApplication
 from desktop.errors import BillbridgeError
 from desktop.secrets import KeyringSecretStore, MemorySecretStore, SecretStore
 from desktop.storage.database import APP_NAME, Database, open_database
+from desktop.sync.connections import ConnectionService
+from desktop.sync.engine import SyncEngine
 from desktop.timeutil import Clock, utc_now
 from desktop.views.accounts import AccountsPage
+from desktop.views.connections import ConnectionsBackend, ConnectionsPage
+from desktop.views.connections_actions import EngineActions
 from desktop.views.jobs import JobRunner
 from desktop.views.main_window import MainWindow
 from desktop.views.models.loader import QueryLoader
 from desktop.views.page import Page
-from desktop.views.placeholders import (
-    ConnectionsPage,
-    HealthPage,
-    SyncErrorsPage,
-    SyncHistoryPage,
-)
+from desktop.views.placeholders import HealthPage
 from desktop.views.settings_page import SettingsPage
+from desktop.views.sync_errors import SyncErrorsPage
+from desktop.views.sync_history import SyncHistoryPage
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +123,35 @@ def build_services(
     )
 
 
+def connections_backend(services: Services, actions: EngineActions) -> ConnectionsBackend:
+    """What the Connections page may ask of the core (engine, connection service, locks)."""
+    connections = ConnectionService(services.database, services.secrets, services.clock)
+
+    def set_status(connection_id: int, status: str) -> None:
+        connections.update(connection_id, status=status)
+
+    return ConnectionsBackend(
+        sync=actions.sync,
+        set_status=set_status,
+        remove=connections.remove,
+        holders=actions.engine.running,
+    )
+
+
 def build_pages(services: Services) -> list[Page]:
     """The pages of the main window, in navigation order."""
+    engine = SyncEngine(services.database, services.secrets, services.clock)
+    actions = EngineActions(engine, services.database, services.clock)
     return [
-        AccountsPage(services.loader, services.jobs, services.database),
-        ConnectionsPage(),
-        SyncHistoryPage(),
-        SyncErrorsPage(),
+        AccountsPage(services.loader, services.jobs, services.database, actions.fetch_account),
+        ConnectionsPage(
+            services.loader,
+            services.jobs,
+            connections_backend(services, actions),
+            services.clock,
+        ),
+        SyncHistoryPage(services.loader),
+        SyncErrorsPage(services.loader, services.jobs, actions.retry_error),
         HealthPage(),
         SettingsPage(
             services.database.display,

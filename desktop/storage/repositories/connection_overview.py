@@ -9,14 +9,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from desktop.errors import NotFoundError
 from desktop.storage.models import (
     AccountSource,
     Connection,
     ConnectionStatus,
+    Invoice,
     RunStatus,
+    Subscription,
     SyncError,
     SyncMode,
     SyncRun,
+    User,
 )
 
 #: Billing connection kinds (the CRM is handled elsewhere).
@@ -322,3 +326,50 @@ def list_connections(
         )
         for c in connections
     ]
+
+
+def account_source_for_error(session: Session, error_id: int) -> tuple[int, str]:
+    """Which account (connection id, source id) to fetch again to retry a sync error.
+
+    An ``accounts`` error names the account itself; for other streams the record's stored
+    copy (or, when it was never written, its payload) names its customer.
+
+    Raises:
+        NotFoundError: the error is gone, or nothing says which account the record is of.
+    """
+    error = session.get(SyncError, error_id)
+    if error is None:
+        raise NotFoundError("This sync error no longer exists.")
+    if error.stream == "accounts" and error.source_id:
+        return error.connection_id, error.source_id
+    tables: dict[str, Any] = {"subscriptions": Subscription, "invoices": Invoice, "users": User}
+    model = tables.get(error.stream)
+    if model is not None and error.source_id:
+        owner = session.scalar(
+            select(model.customer_source_id).where(
+                model.connection_id == error.connection_id, model.source_id == error.source_id
+            )
+        )
+        if owner:
+            return error.connection_id, str(owner)
+    payload = error.payload or {}
+    for key in ("customer_id", "customer_source_id", "account_source_id", "account_id"):
+        value = payload.get(key)
+        if isinstance(value, str | int) and str(value):
+            return error.connection_id, str(value)
+    account = payload.get("account")
+    if isinstance(account, dict):
+        for key in ("code", "id"):
+            if account.get(key):
+                return error.connection_id, str(account[key])
+    raise NotFoundError(
+        "Billbridge cannot tell which account this record belongs to, so it cannot fetch it "
+        "alone; run a full sync of the connection instead."
+    )
+
+
+def resolve_error(session: Session, error_id: int, when: datetime) -> None:
+    """Marks a sync error resolved (a retry fixed it). The caller commits."""
+    error = session.get(SyncError, error_id)
+    if error is not None and error.resolved_at is None:
+        error.resolved_at = when

@@ -1,0 +1,154 @@
+"""Sync history (runs, open a run → its errors) and Sync errors (filters, retry one)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.errors import NotFoundError
+from desktop.jobs import JobContext
+from desktop.storage.database import Database, open_database
+from desktop.storage.repositories.connection_overview import (
+    ErrorItem,
+    account_source_for_error,
+    list_errors,
+)
+from desktop.views.jobs import JobRunner
+from desktop.views.models.loader import QueryLoader
+from desktop.views.sync_errors import SyncErrorsPage
+from desktop.views.sync_history import SyncHistoryPage
+from tests.gui.workspace_seed import seed
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_database(f"sqlite:///{tmp_path / 'w.sqlite3'}")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def loader(db: Database) -> Iterator[QueryLoader]:
+    query = QueryLoader(db)
+    yield query
+    query.shutdown()
+
+
+@pytest.fixture
+def jobs() -> Iterator[JobRunner]:
+    runner = JobRunner()
+    yield runner
+    runner.shutdown()
+
+
+def test_history_lists_runs_and_opens_one(qtbot: QtBot, db: Database, loader: QueryLoader) -> None:
+    seed(db, 10, connections=(("A", "chargebee"), ("B", "recurly")), runs=4, errors_per_run=2)
+    page = SyncHistoryPage(loader)
+    qtbot.addWidget(page)
+    page.show()
+    page.refresh()
+    qtbot.waitUntil(lambda: page.runs.rowCount() == 4, timeout=5000)
+    assert page.count_label.text() == "4 runs"
+    newest = page.runs.row_at(0)
+    assert newest is not None
+    assert page.runs.data(page.runs.index(0, 4)) == "Partial"
+    assert page.runs.data(page.runs.index(0, 11)) == "45 s"
+    page.table.setCurrentIndex(page.runs.index(0, 0))
+    page.table.activated.emit(page.runs.index(0, 0))
+    qtbot.waitUntil(lambda: page.errors.rowCount() == 2, timeout=5000)
+    assert f"Run {newest.id} of {newest.connection_name}" in page.run_label.text()
+    # filter by connection
+    qtbot.waitUntil(lambda: page.connection_filter.count() == 3, timeout=5000)
+    page.connection_filter.setCurrentIndex(page.connection_filter.findText("B"))
+    qtbot.waitUntil(lambda: page.runs.rowCount() == 2, timeout=5000)
+
+
+def test_history_empty_state(qtbot: QtBot, loader: QueryLoader) -> None:
+    page = SyncHistoryPage(loader)
+    qtbot.addWidget(page)
+    page.show()
+    page.refresh()
+    qtbot.waitUntil(lambda: page.empty.isVisible(), timeout=5000)
+    assert "Sync Now" in page.empty.text()
+
+
+def test_errors_filter_by_stream_and_retry_one(
+    qtbot: QtBot, db: Database, loader: QueryLoader, jobs: JobRunner
+) -> None:
+    seed(db, 10, runs=3, errors_per_run=2)
+    retried: list[ErrorItem] = []
+
+    def retrier(error: ErrorItem, _context: JobContext) -> str:
+        retried.append(error)
+        from desktop.storage.repositories.connection_overview import resolve_error
+        from desktop.timeutil import utc_now
+
+        with db.transaction() as session:
+            resolve_error(session, error.id, utc_now())
+        return "Fetched from Acme Chargebee: 3 records read. The error is resolved."
+
+    page = SyncErrorsPage(loader, jobs, retrier)
+    qtbot.addWidget(page)
+    page.show()
+    page.refresh()
+    qtbot.waitUntil(lambda: page.errors.rowCount() == 6, timeout=5000)
+    assert page.count_label.text() == "6 shown, 6 open"
+    page.stream_filter.setCurrentIndex(page.stream_filter.findData("invoices"))
+    qtbot.waitUntil(lambda: page.errors.rowCount() == 3, timeout=5000)
+    assert all(e.stream == "invoices" for e in page.errors.rows)
+    assert not page.retry_button.isEnabled()
+    page.table.setCurrentIndex(page.errors.index(0, 0))
+    assert page.retry_button.isEnabled()
+    page.retry_button.click()
+    qtbot.waitUntil(lambda: page.banner.kind == "ok", timeout=5000)
+    assert retried[0].stream == "invoices"
+    qtbot.waitUntil(lambda: page.errors.rowCount() == 2, timeout=5000)  # resolved ones hidden
+    page.show_resolved.setChecked(True)
+    qtbot.waitUntil(lambda: page.errors.rowCount() == 3, timeout=5000)
+
+
+def test_retry_failure_is_one_sentence_and_no_engine_disables_retry(
+    qtbot: QtBot, db: Database, loader: QueryLoader, jobs: JobRunner
+) -> None:
+    seed(db, 5, runs=1, errors_per_run=1)
+
+    def retrier(_error: ErrorItem, _context: JobContext) -> str:
+        raise NotFoundError("Chargebee has no customer cus_x any more; it was marked deleted.")
+
+    page = SyncErrorsPage(loader, jobs, retrier)
+    qtbot.addWidget(page)
+    page.show()
+    page.refresh()
+    qtbot.waitUntil(lambda: page.errors.rowCount() == 1, timeout=5000)
+    page.table.setCurrentIndex(page.errors.index(0, 0))
+    page.retry_selected()
+    qtbot.waitUntil(lambda: page.banner.kind == "error", timeout=5000)
+    assert page.banner.text().startswith("Chargebee has no customer")
+    bare = SyncErrorsPage(loader, jobs, None)
+    qtbot.addWidget(bare)
+    bare.refresh()
+    qtbot.waitUntil(lambda: bare.errors.rowCount() == 1, timeout=5000)
+    bare.table.setCurrentIndex(bare.errors.index(0, 0))
+    assert not bare.retry_button.isEnabled()
+    assert "engine" in bare.retry_button.toolTip()
+
+
+def test_retry_finds_the_account_of_a_failed_record(db: Database) -> None:
+    seed(db, 3, runs=1, errors_per_run=2)
+    with db.session() as session:
+        errors = list_errors(session)
+        by_payload = next(e for e in errors if e.stream == "subscriptions")
+    from desktop.storage.models import SyncError
+
+    with db.transaction() as session:
+        row = session.get(SyncError, by_payload.id)
+        assert row is not None
+        row.payload = {"id": "sub_9", "customer_id": "cus_000002"}
+    with db.session() as session:
+        assert account_source_for_error(session, by_payload.id)[1] == "cus_000002"
+        other = next(e for e in errors if e.stream == "invoices")
+        with pytest.raises(NotFoundError, match="full sync"):
+            account_source_for_error(session, other.id)
