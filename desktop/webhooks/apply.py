@@ -1,64 +1,74 @@
 """Applying one Zoho Billing event to the workspace, inside the caller's transaction.
 
-The event's objects are turned into records by the Zoho Billing connector's own
-normalisation (:mod:`desktop.sync.zoho_normalise`), so an event and a sync never disagree
-about what a Zoho field means.
+An event goes the same way as a synced page: its objects are normalised by the Zoho
+Billing connector's own functions (:mod:`desktop.sync.zoho_normalise`) and written by the
+sync engine's writer (:class:`desktop.sync.writer.PageWriter`), so an event and a sync
+never disagree about what a Zoho field means, how an account is identified (including
+customers whose identifier is not known yet), or what an import-only connection keeps.
 
 Webhook bodies are often *partial* (a renewal may send only the subscription's status,
 plan code and next billing date). Each object is therefore merged over the payload
-stored for that record (its ``raw``; nested objects such as ``plan`` key by key) and the
-merged payload is normalised: fields the event does not mention keep their stored
-values instead of being wiped.
+stored for that record (its ``raw``; nested objects such as ``plan`` key by key) before
+it is normalised: fields the event does not mention keep their stored values instead of
+being wiped.
 
 What an event changes:
 
-* **customer** → the account as this connection knows it (its source row and the
-  account's name, e-mail, company, phone, currency) and its primary user. A customer
-  Billbridge has not synced yet is not created here — which value identifies its account
-  is the sync engine's rule — and the next sync adds it;
-* **subscription** → the subscription (created if new): plan name and code, status,
-  number, amounts and MRR, dates;
-* **invoice** → the invoice (created if new): number, total, status, due date, payment
-  date, balance;
+* **customer** → the account (created by the identity rules if new) and its primary
+  user;
+* **subscription** → the subscription: plan name and code, status, number, amounts and
+  MRR, dates;
+* **invoice** → the invoice: number, total, status, due date, payment date, balance;
 * **payment** (with no invoice object) → each invoice it was applied to that Billbridge
-  keeps: its balance (``balance_amount``, else the balance less ``amount_applied``), and
-  its status and payment date once fully paid.
+  keeps: its balance (``balance_amount``, else the balance less ``amount_applied``, or
+  plus it for a refund), its status, and its payment date once fully paid. A declined
+  payment moves no money.
 
-An event older than what is stored for a record (its ``updated_time``, else the event's
-time, is before the stored record's) does not overwrite it. Raises
-:class:`~desktop.sync.zoho_normalise.Unnormalisable` (a sentence) when an object cannot
-be used; the caller rolls the whole event back.
+**Order**: an object's time is its own ``updated_time`` when it has one, else the
+event's time. An object older than what is stored for that record is not written (an
+event delivered late, after a sync or a newer event); the event records why.
+
+Problems the writer finds (an account identifier that changed at the source) are saved
+as Sync errors of the connection, exactly as during a sync, and noted on the event.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from desktop.errors import ConfigurationError
 from desktop.money import minor_digits
 from desktop.storage.models import (
-    Account,
     AccountSource,
     Connection,
+    ConnectionKind,
     Invoice,
     Subscription,
-    User,
+    SyncMode,
 )
 from desktop.sync import zoho_normalise as zn
 from desktop.sync.identity import IdentityRule
-from desktop.sync.records import InvoiceRecord, SubscriptionRecord
+from desktop.sync.records import Record, Stream
+from desktop.sync.writer import PageWriter, WriteContext
 from desktop.webhooks.events import ParsedEvent
+
+_TABLES: dict[Stream, Table] = {
+    Stream.ACCOUNTS: AccountSource.__table__,  # type: ignore[dict-item]
+    Stream.SUBSCRIPTIONS: Subscription.__table__,  # type: ignore[dict-item]
+    Stream.INVOICES: Invoice.__table__,  # type: ignore[dict-item]
+}
 
 
 @dataclass
 class Changes:
-    """What applying an event changed, by kind: ``{"subscriptions": ["created 42"]}``.
+    """What applying an event changed, by kind: ``{"subscriptions": ["updated 42 (active)"]}``.
 
     Attributes:
         items: short phrases per kind of record.
@@ -97,8 +107,16 @@ def merge(stored: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, 
     return result
 
 
-def _is_stale(stored: datetime | None, incoming: datetime | None) -> bool:
-    return stored is not None and incoming is not None and incoming < stored
+def _major(minor: int, currency: str | None) -> str:
+    """Minor units back to the decimal text Zoho sends (for merging into ``raw``)."""
+    digits = minor_digits(currency) if currency else 2
+    return str(Decimal(minor).scaleb(-digits))
+
+
+@dataclass
+class _Stored:
+    raw: dict[str, Any]
+    updated_at: datetime | None
 
 
 class EventApplication:
@@ -108,7 +126,7 @@ class EventApplication:
         session: the transaction's session.
         connection: the Zoho Billing connection the event belongs to.
         event: the parsed event.
-        now: the time written as ``synced_at``.
+        now: the write time (``synced_at``); its date is "today" for overdue invoices.
     """
 
     def __init__(
@@ -119,266 +137,193 @@ class EventApplication:
         self._event = event
         self._now = now
         self._today: date = now.date()
-        currency = connection.settings.get("currency") if connection.settings else None
+        currency = (connection.settings or {}).get("currency")
         self._currency = str(currency).upper() if currency else None
         try:
-            self._identity = IdentityRule.from_settings(dict(connection.settings or {}))
+            identity = IdentityRule.from_settings(dict(connection.settings or {}))
         except ConfigurationError:
-            self._identity = IdentityRule()
+            identity = IdentityRule()
+        self._identity = identity
+        self._writer = PageWriter(
+            WriteContext(
+                connection_id=connection.id,
+                run_id=None,
+                identity=identity,
+                import_only=connection.mode == SyncMode.IMPORT_ONLY.value,
+                kind=ConnectionKind.ZOHO_BILLING.value,
+            )
+        )
         self.changes = Changes()
 
     def run(self) -> Changes:
         """Applies every object the event carries, customers first."""
         entities = self._event.entities
         customer = entities.get("customer")
+        new_account = False
         if customer is not None:
-            self._customer(customer)
+            new_account = self._customer(customer)
         subscription = entities.get("subscription")
         if subscription is not None:
-            self._subscription(subscription, customer)
+            if customer is not None and "customer_id" not in subscription:
+                subscription = {**subscription, "customer_id": customer["customer_id"]}
+            self._object(Stream.SUBSCRIPTIONS, "subscription_id", subscription)
         invoice = entities.get("invoice")
         if invoice is not None:
-            self._invoice(invoice)
+            self._object(Stream.INVOICES, "invoice_id", invoice)
         payment = entities.get("payment")
         if payment is not None and invoice is None:
             self._payment(payment)
+        connection = self._session.connection()
+        if new_account:
+            self._writer.link_accounts(connection)
+        if subscription is not None and self._identity.held_by_subscription:
+            imported, _waiting = self._writer.resolve_pending(connection, self._now)
+            if imported:
+                self._writer.link_accounts(connection)
+                self.changes.add("accounts", f"imported {imported} waiting for an identifier")
         return self.changes
 
     # ------------------------------------------------------------------ helpers
 
-    def _account_id(self, customer_source_id: str | None) -> int | None:
-        if customer_source_id is None:
-            return None
-        return self._session.scalar(
-            select(AccountSource.account_id).where(
-                AccountSource.connection_id == self._connection.id,
-                AccountSource.source_id == customer_source_id,
+    def _stored(self, stream: Stream, source_id: str) -> _Stored | None:
+        table = _TABLES[stream]
+        row = self._session.execute(
+            select(table.c.raw, table.c.source_updated_at).where(
+                table.c.connection_id == self._connection.id, table.c.source_id == source_id
             )
-        )
+        ).first()
+        if row is None:
+            return None
+        return _Stored(dict(row.raw or {}), row.source_updated_at)
 
-    def _stamp(self, record_updated: datetime | None) -> datetime | None:
-        return record_updated or self._event.event_time
+    def _when(self, incoming: dict[str, Any]) -> datetime | None:
+        """The time of an incoming object: its own ``updated_time``, else the event's."""
+        return zn.updated_at(incoming) or self._event.event_time
+
+    def _normalise(self, stream: Stream, merged: dict[str, Any]) -> Record:
+        if stream is Stream.ACCOUNTS:
+            return zn.account_record(merged)
+        if stream is Stream.SUBSCRIPTIONS:
+            return zn.subscription_record(merged, self._currency)
+        return zn.invoice_record(merged, self._today, self._currency)
+
+    def _write(self, stream: Stream, record: Record) -> bool:
+        """Writes one record; returns whether it was new."""
+        counts = self._writer.write_page(
+            self._session.connection(), stream, [record], [], None, now=self._now
+        )
+        label = {
+            Stream.ACCOUNTS: "accounts",
+            Stream.USERS: "users",
+            Stream.SUBSCRIPTIONS: "subscriptions",
+            Stream.INVOICES: "invoices",
+        }[stream]
+        status = getattr(record, "status", None)
+        detail = f" ({status})" if isinstance(status, str) else ""
+        if counts.errors:
+            self.changes.notes.append(
+                f"The {label[:-1]} {record.source_id} was not written; see the connection's "
+                "sync errors."
+            )
+        elif counts.pending:
+            self.changes.add(label, f"waiting {record.source_id} (no account identifier yet)")
+        elif counts.created:
+            self.changes.add(label, f"created {record.source_id}{detail}")
+        elif counts.updated:
+            self.changes.add(label, f"updated {record.source_id}{detail}")
+        else:
+            self.changes.notes.append(
+                f"The {label[:-1]} {record.source_id} exists and this connection only imports "
+                "new records; left as it is."
+            )
+        return bool(counts.created)
+
+    def _object(self, stream: Stream, id_key: str, incoming: dict[str, Any]) -> bool:
+        """Merges, normalises and writes one object; returns whether it was new."""
+        source_id = str(incoming[id_key]).strip()
+        stored = self._stored(stream, source_id)
+        when = self._when(incoming)
+        noun = {Stream.ACCOUNTS: "Customer", Stream.SUBSCRIPTIONS: "Subscription"}.get(
+            stream, "Invoice"
+        )
+        if (
+            stored is not None
+            and when is not None
+            and stored.updated_at is not None
+            and when < stored.updated_at
+        ):
+            self.changes.notes.append(
+                f"{noun} {source_id} is newer in the workspace than in this event; left as it is."
+            )
+            return False
+        merged = merge(stored.raw if stored else None, incoming)
+        record = self._normalise(stream, merged)
+        if when is not None:
+            record = dataclasses.replace(record, updated_at=when)
+        return self._write(stream, record)
 
     # ------------------------------------------------------------------ objects
 
-    def _customer(self, payload: dict[str, Any]) -> None:
-        customer_id = str(payload["customer_id"]).strip()
-        source = self._session.scalar(
-            select(AccountSource).where(
-                AccountSource.connection_id == self._connection.id,
-                AccountSource.source_id == customer_id,
-            )
-        )
-        if source is None:
-            self.changes.notes.append(
-                f"Customer {customer_id} is not in the workspace yet; the next sync adds it."
-            )
-            return
-        merged = merge(source.raw, payload)
-        record = zn.account_record(merged)
-        stamp = self._stamp(record.updated_at)
-        if _is_stale(source.source_updated_at, stamp):
-            self.changes.notes.append(
-                f"Customer {customer_id} is already newer in the workspace; left as it is."
-            )
-            return
-        source.name = record.name
-        source.email = record.email
-        source.company = record.company
-        source.raw = merged
-        source.source_updated_at = stamp or source.source_updated_at
-        source.synced_at = self._now
-        account = self._session.get(Account, source.account_id)
-        if account is not None:
-            for attribute in ("name", "email", "company", "phone", "currency"):
-                value = getattr(record, attribute)
-                if value is not None:
-                    setattr(account, attribute, value)
-        self.changes.add("accounts", f"updated {customer_id}")
-        user = zn.primary_user_record(merged)
+    def _customer(self, payload: dict[str, Any]) -> bool:
+        new = self._object(Stream.ACCOUNTS, "customer_id", payload)
+        if not self.changes.items.get("accounts"):
+            return new
+        stored = self._stored(Stream.ACCOUNTS, str(payload["customer_id"]).strip())
+        user = zn.primary_user_record(stored.raw if stored else payload)
         if user is not None:
-            self._primary_user(user.source_id, source.account_id, customer_id, user)
-
-    def _primary_user(self, source_id: str, account_id: int, customer_id: str, record: Any) -> None:
-        row = self._session.scalar(
-            select(User).where(
-                User.connection_id == self._connection.id, User.source_id == source_id
-            )
-        )
-        created = row is None
-        if row is None:
-            row = User(connection_id=self._connection.id, source_id=source_id)
-            self._session.add(row)
-        row.account_id = account_id
-        row.customer_source_id = customer_id
-        row.first_name = record.first_name
-        row.last_name = record.last_name
-        row.email = record.email
-        row.phone = record.phone
-        row.is_primary = True
-        row.raw = record.raw
-        row.source_updated_at = record.updated_at or row.source_updated_at
-        row.synced_at = self._now
-        self.changes.add("users", f"{'created' if created else 'updated'} {source_id}")
-
-    def _subscription(self, payload: dict[str, Any], customer: dict[str, Any] | None) -> None:
-        source_id = str(payload["subscription_id"]).strip()
-        row = self._session.scalar(
-            select(Subscription).where(
-                Subscription.connection_id == self._connection.id,
-                Subscription.source_id == source_id,
-            )
-        )
-        incoming = dict(payload)
-        if customer is not None and "customer_id" not in incoming:
-            incoming["customer_id"] = customer["customer_id"]
-        merged = merge(row.raw if row is not None else None, incoming)
-        record = zn.subscription_record(merged, self._currency)
-        stamp = self._stamp(record.updated_at)
-        if row is not None and _is_stale(row.source_updated_at, stamp):
-            self.changes.notes.append(
-                f"Subscription {source_id} is already newer in the workspace; left as it is."
-            )
-            return
-        created = row is None
-        if row is None:
-            row = Subscription(connection_id=self._connection.id, source_id=source_id)
-            self._session.add(row)
-        self._write_subscription(row, record, merged, stamp)
-        self.changes.add(
-            "subscriptions", f"{'created' if created else 'updated'} {source_id} ({row.status})"
-        )
-
-    def _write_subscription(
-        self,
-        row: Subscription,
-        record: SubscriptionRecord,
-        merged: dict[str, Any],
-        stamp: datetime | None,
-    ) -> None:
-        row.customer_source_id = record.account_source_id
-        row.account_id = self._account_id(record.account_source_id) or row.account_id
-        row.number = record.number
-        row.plan_code = record.plan_code
-        row.plan_name = record.plan_name
-        row.status = record.status
-        row.quantity = record.quantity
-        row.currency = record.currency
-        row.amount_minor = record.amount_minor
-        row.mrr_minor = record.mrr_minor
-        row.interval_unit = record.interval_unit
-        row.interval_count = record.interval_count
-        row.started_at = record.started_at
-        row.trial_ends_at = record.trial_ends_at
-        row.current_term_ends_at = record.current_term_ends_at
-        row.next_billing_at = record.next_billing_at
-        row.cancelled_at = record.cancelled_at
-        row.has_payment_method = record.has_payment_method
-        identifier = self._identity.subscription_identifier(record)
-        if identifier is not None and row.account_identifier is None:
-            row.account_identifier = identifier
-        row.source_created_at = record.created_at or row.source_created_at
-        row.source_updated_at = stamp or row.source_updated_at
-        row.deleted_at = None
-        row.raw = merged
-        row.synced_at = self._now
-
-    def _invoice(self, payload: dict[str, Any]) -> None:
-        source_id = str(payload["invoice_id"]).strip()
-        row = self._load_invoice(source_id)
-        merged = merge(row.raw if row is not None else None, payload)
-        record = zn.invoice_record(merged, self._today, self._currency)
-        stamp = self._stamp(record.updated_at)
-        if row is not None and _is_stale(row.source_updated_at, stamp):
-            self.changes.notes.append(
-                f"Invoice {source_id} is already newer in the workspace; left as it is."
-            )
-            return
-        created = row is None
-        if row is None:
-            row = Invoice(connection_id=self._connection.id, source_id=source_id)
-            self._session.add(row)
-        self._write_invoice(row, record, merged, stamp)
-        self.changes.add(
-            "invoices", f"{'created' if created else 'updated'} {source_id} ({row.status})"
-        )
-
-    def _load_invoice(self, source_id: str) -> Invoice | None:
-        return self._session.scalar(
-            select(Invoice).where(
-                Invoice.connection_id == self._connection.id, Invoice.source_id == source_id
-            )
-        )
-
-    def _write_invoice(
-        self,
-        row: Invoice,
-        record: InvoiceRecord,
-        merged: dict[str, Any],
-        stamp: datetime | None,
-    ) -> None:
-        row.customer_source_id = record.account_source_id
-        row.account_id = self._account_id(record.account_source_id) or row.account_id
-        row.subscription_source_id = record.subscription_source_id
-        row.number = record.number
-        row.status = record.status
-        row.currency = record.currency
-        row.total_minor = record.total_minor
-        row.amount_due_minor = record.amount_due_minor
-        row.amount_paid_minor = record.amount_paid_minor
-        row.issued_on = record.issued_on
-        row.due_on = record.due_on
-        row.paid_at = record.paid_at
-        row.source_created_at = record.created_at or row.source_created_at
-        row.source_updated_at = stamp or row.source_updated_at
-        row.deleted_at = None
-        row.raw = merged
-        row.synced_at = self._now
+            self._write(Stream.USERS, user)
+        return new
 
     def _payment(self, payment: dict[str, Any]) -> None:
         applied = payment.get("invoices")
         references = [item for item in applied if isinstance(item, dict)] if applied else []
-        refund = self._event.event_type == "payment_refunded"
         for reference in references:
             invoice_id = zn.text(reference, "invoice_id")
-            row = self._load_invoice(invoice_id) if invoice_id else None
-            if row is None:
-                if invoice_id:
-                    self.changes.notes.append(
-                        f"Invoice {invoice_id} is not in the workspace yet; the next sync adds it."
-                    )
+            if invoice_id is None:
                 continue
-            update = self._payment_update(row, payment, reference, refund)
+            stored = self._session.scalar(
+                select(Invoice).where(
+                    Invoice.connection_id == self._connection.id,
+                    Invoice.source_id == invoice_id,
+                )
+            )
+            if stored is None:
+                self.changes.notes.append(
+                    f"Invoice {invoice_id} is not in the workspace yet; the next sync adds it."
+                )
+                continue
+            update = self._payment_update(stored, payment, reference)
             if update is None:
                 continue
-            merged = merge(row.raw, update)
+            merged = merge(stored.raw, update)
             record = zn.invoice_record(merged, self._today, self._currency)
-            self._write_invoice(row, record, merged, self._event.event_time)
-            self.changes.add("invoices", f"updated {row.source_id} ({row.status})")
+            when = self._event.event_time
+            if when is not None:
+                record = dataclasses.replace(record, updated_at=when)
+            self._write(Stream.INVOICES, record)
         if not self.changes.changed and not self.changes.notes:
             self.changes.notes.append(
                 "The payment names no invoice Billbridge keeps; nothing was changed."
             )
 
     def _payment_update(
-        self,
-        row: Invoice,
-        payment: dict[str, Any],
-        reference: dict[str, Any],
-        refund: bool,
+        self, row: Invoice, payment: dict[str, Any], reference: dict[str, Any]
     ) -> dict[str, Any] | None:
         """The invoice fields a payment changes, in Zoho's words (``None``: no change)."""
+        if self._event.event_type == "payment_declined":
+            self.changes.notes.append(
+                f"The payment for invoice {row.source_id} was declined; its balance is unchanged."
+            )
+            return None
         currency = row.currency or self._currency
         balance = zn.money(reference.get("balance_amount"), currency)
-        amount = zn.money(reference.get("amount_applied"), currency)
+        amount = zn.money(reference.get("amount_applied", reference.get("amount")), currency)
         if balance is None and amount is None:
             return None
-        if self._event.event_type == "payment_declined":
-            return None  # a declined payment moves no money
         if balance is None:
             assert amount is not None
-            delta = -amount if refund else amount
-            balance = max(row.amount_due_minor - delta, 0)
+            refund = self._event.event_type == "payment_refunded"
+            balance = max(row.amount_due_minor + (amount if refund else -amount), 0)
         paid = max(row.total_minor - balance, 0)
         update: dict[str, Any] = {
             "balance": _major(balance, currency),
@@ -392,15 +337,9 @@ class EventApplication:
                     update["last_payment_date"] = when
             elif paid > 0:
                 update["status"] = "partially_paid"
-            elif row.status in {"paid", "partially_paid"}:
+            else:
                 update["status"] = "sent"
         return update
-
-
-def _major(minor: int, currency: str | None) -> str:
-    """Minor units back to the decimal text Zoho sends (for merging into ``raw``)."""
-    digits = minor_digits(currency) if currency else 2
-    return str(Decimal(minor).scaleb(-digits))
 
 
 def apply_event(
