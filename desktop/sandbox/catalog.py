@@ -7,6 +7,7 @@ that index into these tuples, and each vendor simulator renders them in its own 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 #: Billing vendors, in the order their integer codes use.
@@ -221,6 +222,7 @@ CURRENCY_COUNTRY: Final[tuple[int, ...]] = (0, 1, 2, 3)
 CITIES: Final[tuple[str, ...]] = ("Springfield", "Berlin", "London", "Osaka", "Lyon", "Utrecht")
 
 
+@lru_cache(maxsize=262_144)
 def company_name(code: int) -> str:
     """Returns the unique company name for a company code (0, 1, 2, ...)."""
     words = len(COMPANY_WORDS)
@@ -232,6 +234,12 @@ def company_name(code: int) -> str:
     generation = code // (words * nouns * suffixes)
     tail = f" {generation + 1}" if generation else ""
     return f"{word} {noun}{tail}{suffix}"
+
+
+@lru_cache(maxsize=262_144)
+def company_slug(code: int) -> str:
+    """The e-mail/web domain label of a company code (cached)."""
+    return slug(company_name(code))
 
 
 def slug(text: str) -> str:

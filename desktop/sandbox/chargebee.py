@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from desktop.sandbox import catalog as cat
 from desktop.sandbox.chargebee_query import FilterError, ListSpec, parse_list
-from desktop.sandbox.common import basic_user, compact, monthly, page_rows
+from desktop.sandbox.common import IdSpec, basic_user, compact, monthly, page_rows
 from desktop.sandbox.core import (
     CallContext,
     Identity,
@@ -229,23 +229,24 @@ class ChargebeeHandler:
         """Renders customer rows as Chargebee customer objects."""
         w = self.world
         out = []
-        for v in page_rows(w.customers, rows, _CUSTOMER_COLS):
+        ids: IdSpec = {"id": (VENDOR, "customer", "row")}
+        for v in page_rows(w.customers, rows, _CUSTOMER_COLS, ids=ids):
             row = v["row"]
             first, last, email, company = (
-                w.first_name(row),
-                w.last_name(row),
-                w.email(row),
-                w.company(row),
+                w.person(row).first_name,
+                w.person(row).last_name,
+                w.person(row).email,
+                w.person(row).company,
             )
             currency = cat.CURRENCIES[v["currency"]]
             updated = v["updated"]
             record = compact(
                 {
-                    "id": format_id(VENDOR, "customer", row),
+                    "id": v["id"],
                     "first_name": first,
                     "last_name": last,
                     "email": email,
-                    "phone": w.phone(row),
+                    "phone": w.person(row).phone,
                     "company": company,
                     "auto_collection": "on" if v["auto_collect"] else "off",
                     "net_term_days": v["net_terms"],
@@ -276,7 +277,7 @@ class ChargebeeHandler:
                     "excess_payments": 0,
                     "unbilled_charges": 0,
                     "preferred_currency_code": currency,
-                    "cf_tenant_id": w.tenant_id(row),
+                    "cf_tenant_id": w.person(row).tenant_id,
                 }
             )
             out.append(record)
@@ -285,8 +286,11 @@ class ChargebeeHandler:
     def subscriptions(self, rows: Any) -> list[dict[str, Any]]:
         """Renders subscription rows as Chargebee (PC 2.0) subscription objects."""
         out = []
-        for v in page_rows(self.world.subscriptions, rows, _SUB_COLS):
-            row = v["row"]
+        ids: IdSpec = {
+            "id": (VENDOR, "subscription", "row"),
+            "customer_id": (VENDOR, "customer", "customer"),
+        }
+        for v in page_rows(self.world.subscriptions, rows, _SUB_COLS, ids=ids):
             plan = cat.PLANS[v["plan"]]
             status = v["status"]
             unit = plan.prices[v["currency"]]
@@ -298,10 +302,10 @@ class ChargebeeHandler:
             live = status in (cat.SUB_ACTIVE, cat.SUB_NON_RENEWING)
             updated = v["updated"]
             record: dict[str, Any] = {
-                "id": format_id(VENDOR, "subscription", row),
+                "id": v["id"],
                 "billing_period": _PERIOD[plan.interval],
                 "billing_period_unit": _PERIOD_UNIT[plan.interval],
-                "customer_id": format_id(VENDOR, "customer", v["customer"]),
+                "customer_id": v["customer_id"],
                 "status": cat.SUB_STATUS_BY_VENDOR[VENDOR][status],
                 "current_term_start": v["term_start"] if status != cat.SUB_FUTURE else None,
                 "current_term_end": v["term_end"] if status != cat.SUB_FUTURE else None,
@@ -350,14 +354,18 @@ class ChargebeeHandler:
     def invoices(self, rows: Any) -> list[dict[str, Any]]:
         """Renders invoice rows as Chargebee invoice objects."""
         out = []
-        for v in page_rows(self.world.invoices, rows, _INV_COLS):
+        ids: IdSpec = {
+            "customer_id": (VENDOR, "customer", "customer"),
+            "sub_id": (VENDOR, "subscription", "subscription"),
+        }
+        for v in page_rows(self.world.invoices, rows, _INV_COLS, ids=ids):
             row = v["row"]
             status = v["status"]
             total, paid = v["total"], v["paid"]
             sub = v["subscription"]
             plan = cat.PLANS[v["plan"]]
-            customer_id = format_id(VENDOR, "customer", v["customer"])
-            sub_id = format_id(VENDOR, "subscription", sub) if sub >= 0 else None
+            customer_id = v["customer_id"]
+            sub_id = v["sub_id"]
             updated = v["updated"]
             open_amount = 0 if status in (cat.INV_PAID, cat.INV_VOID) else total - paid
             record: dict[str, Any] = {

@@ -5,12 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from desktop.sandbox import catalog as cat
 from desktop.sandbox.core import SandboxRequest
-from desktop.sandbox.store import NONE, IntArray, Table
+from desktop.sandbox.ids import Kind, format_ids
+from desktop.sandbox.store import NONE, Array, IntArray, Table
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def basic_user(request: SandboxRequest) -> str | None:
@@ -26,40 +32,109 @@ def basic_user(request: SandboxRequest) -> str | None:
     return decoded.partition(":")[0]
 
 
-def page_rows(table: Table, rows: IntArray, names: Sequence[str]) -> list[dict[str, int]]:
-    """Reads ``names`` columns of ``rows`` as plain Python ints, one dict per row."""
-    columns = [table.col(name)[rows].tolist() for name in names]
-    keys = ("row", *names)
-    return [
-        dict(zip(keys, values, strict=True)) for values in zip(rows.tolist(), *columns, strict=True)
-    ]
+#: Extra id keys for :func:`page_rows`: ``{key: (vendor, kind, column or "row")}``.
+IdSpec = dict[str, tuple[str, Kind, str]]
+
+
+def page_rows(
+    table: Table,
+    rows: IntArray,
+    names: Sequence[str],
+    *,
+    ids: IdSpec | None = None,
+    iso: Sequence[str] = (),
+    days: Sequence[str] = (),
+    offset_minutes: int | None = None,
+) -> list[dict[str, Any]]:
+    """Reads a page of rows at once, one dict per row.
+
+    Args:
+        table: the table.
+        rows: row numbers of the page.
+        names: columns to read as plain ints (plus ``"row"``, always present).
+        ids: extra keys holding vendor ids: ``{key: (vendor, kind, column or "row")}``.
+        iso: time columns also rendered as ISO text under ``"<name>@iso"`` (``None`` for
+            no value): ``...Z`` in UTC, or with ``offset_minutes`` as ``...+0100``.
+        days: time columns also rendered as ``YYYY-MM-DD`` under ``"<name>@day"``.
+        offset_minutes: the fixed UTC offset for ``iso`` and ``days`` (``None``: UTC, ``Z``).
+    """
+    keys: list[str] = ["row", *names]
+    columns: list[list[Any]] = [rows.tolist()]
+    columns.extend(table.col(name)[rows].tolist() for name in names)
+    for key, (vendor, kind, source) in (ids or {}).items():
+        source_rows = rows if source == "row" else table.col(source)[rows].astype(np.int64)
+        keys.append(key)
+        columns.append(format_ids(vendor, kind, source_rows))
+    for name in iso:
+        keys.append(f"{name}@iso")
+        columns.append(iso_many(table.col(name)[rows], offset_minutes))
+    for name in days:
+        keys.append(f"{name}@day")
+        columns.append(day_many(table.col(name)[rows], offset_minutes or 0))
+    return [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _offset_text(offset_minutes: int) -> str:
+    sign = "-" if offset_minutes < 0 else "+"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    return f"{sign}{hours:02d}{minutes:02d}"
+
+
+def iso_many(values: Array, offset_minutes: int | None = None) -> list[str | None]:
+    """Vectorised :func:`iso_z` (``offset_minutes`` None) or :func:`iso_offset`."""
+    shift = (offset_minutes or 0) * 60
+    stamps = np.where(values == NONE, 0, values + shift).astype("datetime64[s]")
+    texts = np.datetime_as_string(stamps, unit="s").tolist()
+    suffix = "Z" if offset_minutes is None else _offset_text(offset_minutes)
+    return [t + suffix if v != NONE else None for t, v in zip(texts, values.tolist(), strict=True)]
+
+
+def day_many(values: Array, offset_minutes: int = 0) -> list[str]:
+    """Vectorised :func:`day` ("" for no value)."""
+    stamps = np.where(values == NONE, 0, values + offset_minutes * 60).astype("datetime64[s]")
+    texts = np.datetime_as_string(stamps.astype("datetime64[D]"), unit="D").tolist()
+    return [t if v != NONE else "" for t, v in zip(texts, values.tolist(), strict=True)]
 
 
 def major(minor: int, currency: int) -> float:
     """Minor units to a decimal amount in major units (JPY keeps whole numbers)."""
-    digits = cat.MINOR_DIGITS[currency]
-    return round(minor / (10**digits), digits) if digits else float(minor)
+    # Dividing by 100 already yields the double nearest to the exact cents value.
+    return minor / 100 if cat.MINOR_DIGITS[currency] == 2 else float(minor)
+
+
+@lru_cache(maxsize=4096)
+def _date_text(days: int) -> str:
+    return (_EPOCH + timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+def _parts(epoch: int) -> tuple[str, int, int, int]:
+    days, rest = divmod(epoch, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    return _date_text(days), hours, minutes, seconds
 
 
 def iso_z(epoch: int) -> str | None:
     """Epoch seconds as ``2021-02-25T18:04:11Z`` (no fractions), ``None`` for no value."""
     if epoch == NONE:
         return None
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    date, hours, minutes, seconds = _parts(epoch)
+    return f"{date}T{hours:02d}:{minutes:02d}:{seconds:02d}Z"
 
 
 def iso_offset(epoch: int, offset_minutes: int) -> str:
     """Epoch seconds as ``2024-01-04T10:12:44+0100`` in a fixed UTC offset."""
-    zone = timezone(timedelta(minutes=offset_minutes))
-    return datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%dT%H:%M:%S%z")
+    date, hours, minutes, seconds = _parts(epoch + offset_minutes * 60)
+    sign = "-" if offset_minutes < 0 else "+"
+    off_h, off_m = divmod(abs(offset_minutes), 60)
+    return f"{date}T{hours:02d}:{minutes:02d}:{seconds:02d}{sign}{off_h:02d}{off_m:02d}"
 
 
 def day(epoch: int, offset_minutes: int = 0) -> str:
     """Epoch seconds as a ``YYYY-MM-DD`` date in a fixed UTC offset ("" for no value)."""
     if epoch == NONE:
         return ""
-    zone = timezone(timedelta(minutes=offset_minutes))
-    return datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%d")
+    return _date_text((epoch + offset_minutes * 60) // 86_400)
 
 
 def parse_int(text: str | None, default: int, low: int, high: int) -> int | None:

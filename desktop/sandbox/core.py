@@ -132,7 +132,7 @@ class SandboxResponse:
     def encode(self) -> bytes:
         """Encodes ``payload`` into ``body`` (idempotent) and returns the body."""
         if self.payload is not None:
-            self.body = json.dumps(self.payload, separators=(",", ":"), ensure_ascii=False).encode()
+            self.body = json.dumps(self.payload, separators=(",", ":")).encode()
             self.payload = None
         return self.body
 

@@ -92,6 +92,19 @@ class Selection:
         return page, None
 
 
+@dataclass(frozen=True)
+class Person:
+    """A customer's derived text fields (``None`` where absent)."""
+
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    email: str | None
+    phone: str | None
+    tenant_id: str | None
+    display_name: str
+
+
 @dataclass
 class _Names:
     first: tuple[str, ...] = cat.FIRST_NAMES
@@ -146,6 +159,8 @@ class World:
         self.version = 0
         self._cache: OrderedDict[tuple[int, Query], Selection] = OrderedDict()
         self._derived: dict[str, tuple[int, object]] = {}
+        self._people: dict[int, Person] = {}
+        self._people_version = -1
         self._names = _Names(
             first_ascii=tuple(_ascii(n) for n in cat.FIRST_NAMES),
             last_ascii=tuple(_ascii(n) for n in cat.LAST_NAMES),
@@ -247,6 +262,25 @@ class World:
 
     # -------------------------------------------------------- derived text
 
+    def person(self, row: int) -> Person:
+        """All text fields of a customer, cached until the data changes."""
+        if self._people_version != self.version:
+            self._people = {}
+            self._people_version = self.version
+        found = self._people.get(row)
+        if found is None:
+            found = Person(
+                first_name=self.first_name(row),
+                last_name=self.last_name(row),
+                company=self.company(row),
+                email=self.email(row),
+                phone=self.phone(row),
+                tenant_id=self.tenant_id(row),
+                display_name=self.display_name(row),
+            )
+            self._people[row] = found
+        return found
+
     def _override(self, row: int, name: str) -> str | bool | None:
         return self.customers.text_of(row, name)
 
@@ -297,7 +331,7 @@ class World:
         else:
             local = "billing"
         if company >= 0:
-            return f"{local}@{cat.slug(cat.company_name(company))}.example"
+            return f"{local}@{cat.company_slug(company)}.example"
         return f"{local}.{row + 1}@mail.example"
 
     def phone(self, row: int) -> str | None:

@@ -9,65 +9,76 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 Kind = Literal["customer", "subscription", "invoice"]
 KINDS: Final[tuple[Kind, ...]] = ("customer", "subscription", "invoice")
 
 _BASE62: Final[str] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BASE36: Final[str] = "0123456789abcdefghijklmnopqrstuvwxyz"
 _HEX: Final[str] = "0123456789abcdef"
-_MULTIPLIER: Final[int] = 0x5DEECE66D * 0x9E3779B1 + 1
+_MASK: Final[int] = (1 << 64) - 1
 
 
 class _Codec:
-    """An affine bijection ``row -> (row * a + b) mod alphabet**length`` written in a base."""
+    """An odd-multiplier bijection of 64-bit values, written in a base.
+
+    ``row -> (row * a + b) mod 2**64`` is invertible because ``a`` is odd; NumPy's
+    wrapping ``uint64`` arithmetic computes it for a whole page of rows at once.
+    """
 
     def __init__(self, alphabet: str, length: int, salt: int) -> None:
+        if len(alphabet) ** length < 1 << 64:
+            raise ValueError("An id codec needs room for every 64-bit value.")
         self.alphabet = alphabet
         self.length = length
-        self.modulus: int = len(alphabet) ** length
-        multiplier = _MULTIPLIER % self.modulus
-        while _gcd(multiplier, self.modulus) != 1:
-            multiplier += 1
-        self.multiplier = multiplier
-        self.inverse: int = pow(multiplier, -1, self.modulus)
-        self.offset = (salt * 0x2545F4914F6CDD1D) % self.modulus
+        self.base = len(alphabet)
+        self.multiplier = ((0x9E3779B97F4A7C15 ^ (salt * 0x5DEECE66D)) | 1) & _MASK
+        self.inverse: int = pow(self.multiplier, -1, 1 << 64)
+        self.offset = (salt * 0xD1B54A32D192ED03 + 0x632BE59BD9B4E019) & _MASK
         self.index = {char: value for value, char in enumerate(alphabet)}
+        self.table = np.frombuffer(alphabet.encode("ascii"), dtype=np.uint8)
 
     def encode(self, row: int) -> str:
-        value = (row * self.multiplier + self.offset) % self.modulus
-        base = len(self.alphabet)
+        value = (row * self.multiplier + self.offset) & _MASK
         chars = []
         for _ in range(self.length):
-            value, digit = divmod(value, base)
+            value, digit = divmod(value, self.base)
             chars.append(self.alphabet[digit])
         return "".join(reversed(chars))
+
+    def encode_many(self, rows: npt.NDArray[np.int64]) -> list[str]:
+        values = rows.astype(np.uint64) * np.uint64(self.multiplier) + np.uint64(self.offset)
+        digits = np.empty((len(rows), self.length), dtype=np.uint8)
+        base = np.uint64(self.base)
+        for position in range(self.length - 1, -1, -1):
+            digits[:, position] = self.table[values % base]
+            values //= base
+        return [b.decode("ascii") for b in digits.view(f"S{self.length}").ravel().tolist()]
 
     def decode(self, text: str) -> int | None:
         if len(text) != self.length:
             return None
         value = 0
-        base = len(self.alphabet)
         for char in text:
             digit = self.index.get(char)
             if digit is None:
                 return None
-            value = value * base + digit
-        row: int = ((value - self.offset) * self.inverse) % self.modulus
+            value = value * self.base + digit
+        if value > _MASK:
+            return None
+        row: int = ((value - self.offset) * self.inverse) & _MASK
         return row
 
 
-def _gcd(a: int, b: int) -> int:
-    while b:
-        a, b = b, a % b
-    return a
-
-
-_CB_CUSTOMER = _Codec(_BASE62, 12, 11)
-_CB_SUBSCRIPTION = _Codec(_BASE62, 13, 12)
-_RC_ACCOUNT = _Codec(_BASE36, 12, 21)
-_RC_SUBSCRIPTION = _Codec(_BASE36, 12, 22)
-_RC_INVOICE = _Codec(_BASE36, 12, 23)
-_RC_UUID = _Codec(_HEX, 32, 24)
+_CB_CUSTOMER = _Codec(_BASE62, 11, 11)
+_CB_SUBSCRIPTION = _Codec(_BASE62, 11, 12)
+_RC_ACCOUNT = _Codec(_BASE36, 13, 21)
+_RC_SUBSCRIPTION = _Codec(_BASE36, 13, 22)
+_RC_INVOICE = _Codec(_BASE36, 13, 23)
+_RC_UUID = _Codec(_HEX, 16, 24)
+_RC_UUID_TAIL = _Codec(_HEX, 16, 25)
 _ZOHO_BASE: Final[dict[str, int]] = {
     "customer": 903000000000000,
     "subscription": 903000100000000,
@@ -92,6 +103,20 @@ def format_id(vendor: str, kind: Kind, row: int) -> str:
             return _RC_SUBSCRIPTION.encode(row)
         return _RC_INVOICE.encode(row)
     return str(_ZOHO_BASE[kind] + row)
+
+
+def format_ids(vendor: str, kind: Kind, rows: npt.NDArray[np.int64]) -> list[str | None]:
+    """Vendor ids of many rows at once; a negative row (no record) gives ``None``."""
+    safe = np.where(rows >= 0, rows, 0).astype(np.int64)
+    ids: list[str]
+    if vendor == "chargebee" and kind != "invoice":
+        ids = (_CB_CUSTOMER if kind == "customer" else _CB_SUBSCRIPTION).encode_many(safe)
+    elif vendor == "recurly":
+        codec = {"customer": _RC_ACCOUNT, "subscription": _RC_SUBSCRIPTION}.get(kind, _RC_INVOICE)
+        ids = codec.encode_many(safe)
+    else:
+        ids = [format_id(vendor, kind, row) for row in safe.tolist()]
+    return [i if r >= 0 else None for i, r in zip(ids, rows.tolist(), strict=True)]
 
 
 def parse_id(vendor: str, kind: Kind, text: str) -> int | None:
@@ -120,12 +145,15 @@ def _number(text: str, base: int) -> int | None:
 
 def recurly_uuid(row: int) -> str:
     """Returns the 32-hex-digit uuid of the Recurly subscription in ``row``."""
-    return _RC_UUID.encode(row)
+    return _RC_UUID.encode(row) + _RC_UUID_TAIL.encode(row)
 
 
 def parse_recurly_uuid(text: str) -> int | None:
     """Returns the subscription row behind a Recurly uuid."""
-    return _RC_UUID.decode(text.lower())
+    if len(text) != 32:
+        return None
+    row = _RC_UUID.decode(text[:16].lower())
+    return row if row is not None and recurly_uuid(row) == text.lower() else None
 
 
 def recurly_account_code(row: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Final
 import numpy as np
 
 from desktop.sandbox import catalog as cat
-from desktop.sandbox.common import iso_z, major, page_rows
+from desktop.sandbox.common import IdSpec, iso_z, major, page_rows
 from desktop.sandbox.dataset import World
 from desktop.sandbox.ids import (
     format_id,
@@ -70,20 +70,20 @@ def account_flags(world: World) -> dict[str, Array]:
 
 
 def _custom_fields(world: World, row: int) -> list[dict[str, str]]:
-    tenant = world.tenant_id(row)
+    tenant = world.person(row).tenant_id
     return [{"name": "tenant_id", "value": tenant}] if tenant else []
 
 
-def account_mini(world: World, row: int) -> dict[str, Any]:
+def account_mini(world: World, row: int, account_id: str | None = None) -> dict[str, Any]:
     """The AccountMini embedded in subscriptions and invoices."""
     return {
         "object": "account",
-        "id": format_id(VENDOR, "customer", row),
+        "id": account_id or format_id(VENDOR, "customer", row),
         "code": recurly_account_code(row),
-        "email": world.email(row),
-        "first_name": world.first_name(row),
-        "last_name": world.last_name(row),
-        "company": world.company(row),
+        "email": world.person(row).email,
+        "first_name": world.person(row).first_name,
+        "last_name": world.person(row).last_name,
+        "company": world.person(row).company,
         "parent_account_id": None,
         "bill_to": "self",
         "dunning_campaign_id": None,
@@ -95,15 +95,15 @@ def accounts(world: World, rows: IntArray) -> list[dict[str, Any]]:
     flags = account_flags(world)
     cols = ("country", "net_terms", "created", "updated", "deleted")
     out = []
-    for v in page_rows(world.customers, rows, cols):
+    ids: IdSpec = {"id": (VENDOR, "customer", "row")}
+    for v in page_rows(world.customers, rows, cols, ids=ids, iso=("created", "updated")):
         row = v["row"]
         deleted = bool(v["deleted"])
-        updated = v["updated"]
         country = cat.COUNTRIES[v["country"]]
         out.append(
             {
                 "object": "account",
-                "id": format_id(VENDOR, "customer", row),
+                "id": v["id"],
                 "code": recurly_account_code(row),
                 "state": "inactive" if deleted else "active",
                 "hosted_login_token": f"hlt{row:013d}",
@@ -114,21 +114,19 @@ def accounts(world: World, rows: IntArray) -> list[dict[str, Any]]:
                 "has_canceled_subscription": bool(flags["canceled"][row]),
                 "has_paused_subscription": bool(flags["paused"][row]),
                 "has_past_due_invoice": bool(flags["past_due"][row]),
-                "created_at": iso_z(v["created"]),
-                "updated_at": iso_z(updated),
-                "deleted_at": iso_z(updated if updated != NONE else v["created"])
-                if deleted
-                else None,
+                "created_at": v["created@iso"],
+                "updated_at": v["updated@iso"],
+                "deleted_at": (v["updated@iso"] or v["created@iso"]) if deleted else None,
                 "username": None,
-                "email": world.email(row),
+                "email": world.person(row).email,
                 "net_terms": v["net_terms"],
                 "net_terms_type": "net",
-                "first_name": world.first_name(row),
-                "last_name": world.last_name(row),
+                "first_name": world.person(row).first_name,
+                "last_name": world.person(row).last_name,
                 "preferred_locale": None,
                 "preferred_time_zone": None,
                 "cc_emails": None,
-                "company": world.company(row),
+                "company": world.person(row).company,
                 "vat_number": None,
                 "tax_exempt": False,
                 "exemption_certificate": None,
@@ -138,7 +136,7 @@ def accounts(world: World, rows: IntArray) -> list[dict[str, Any]]:
                 "dunning_campaign_id": None,
                 "invoice_template_id": None,
                 "address": {
-                    "phone": world.phone(row),
+                    "phone": world.person(row).phone,
                     "street1": None,
                     "street2": None,
                     "city": cat.CITIES[v["country"] % len(cat.CITIES)],
@@ -162,7 +160,13 @@ def subscriptions(world: World, rows: IntArray) -> list[dict[str, Any]]:
         "auto_collect", "created", "updated",
     )  # fmt: skip
     out = []
-    for v in page_rows(world.subscriptions, rows, cols):
+    ids: IdSpec = {
+        "id": (VENDOR, "subscription", "row"),
+        "account_id": (VENDOR, "customer", "customer"),
+    }
+    times = ("started", "trial_start", "trial_end", "term_start", "term_end", "paused_at")
+    pages = page_rows(world.subscriptions, rows, cols, ids=ids, iso=(*times, "created", "updated"))
+    for v in pages:
         row = v["row"]
         plan = cat.PLANS[v["plan"]]
         status = v["status"]
@@ -176,26 +180,26 @@ def subscriptions(world: World, rows: IntArray) -> list[dict[str, Any]]:
         expires = v["cancelled_at"] if status in (cat.SUB_CANCELLED, cat.SUB_NON_RENEWING) else NONE
         record: dict[str, Any] = {
             "object": "subscription",
-            "id": format_id(VENDOR, "subscription", row),
+            "id": v["id"],
             "uuid": recurly_uuid(row),
-            "account": account_mini(world, v["customer"]),
+            "account": account_mini(world, v["customer"], v["account_id"]),
             "plan": {"object": "plan", "id": plan_id(plan), "code": plan.code, "name": plan.name},
             "state": cat.SUB_STATUS_BY_VENDOR[VENDOR][status],
             "shipping": None,
             "coupon_redemptions": [],
             "pending_change": None,
-            "current_period_started_at": iso_z(v["term_start"]),
-            "current_period_ends_at": iso_z(v["term_end"]),
-            "current_term_started_at": iso_z(v["term_start"]),
-            "current_term_ends_at": iso_z(v["term_end"]),
-            "trial_started_at": iso_z(v["trial_start"]),
-            "trial_ends_at": iso_z(v["trial_end"]),
+            "current_period_started_at": v["term_start@iso"],
+            "current_period_ends_at": v["term_end@iso"],
+            "current_term_started_at": v["term_start@iso"],
+            "current_term_ends_at": v["term_end@iso"],
+            "trial_started_at": v["trial_start@iso"],
+            "trial_ends_at": v["trial_end@iso"],
             "remaining_billing_cycles": None,
             "total_billing_cycles": None,
             "renewal_billing_cycles": None,
             "auto_renew": status not in (cat.SUB_NON_RENEWING, cat.SUB_CANCELLED),
             "ramp_intervals": [],
-            "paused_at": iso_z(v["paused_at"]),
+            "paused_at": v["paused_at@iso"],
             "remaining_pause_cycles": 1 if status == cat.SUB_PAUSED else None,
             "currency": cat.CURRENCIES[currency],
             "revenue_schedule_type": "evenly",
@@ -216,9 +220,9 @@ def subscriptions(world: World, rows: IntArray) -> list[dict[str, Any]]:
             "customer_notes": None,
             "expiration_reason": "canceled" if ended else None,
             "custom_fields": [],
-            "created_at": iso_z(v["created"]),
-            "updated_at": iso_z(v["updated"]),
-            "activated_at": iso_z(v["started"]) if status not in (cat.SUB_FUTURE,) else None,
+            "created_at": v["created@iso"],
+            "updated_at": v["updated@iso"],
+            "activated_at": v["started@iso"] if status not in (cat.SUB_FUTURE,) else None,
             "canceled_at": iso_z(canceled_at),
             "expires_at": iso_z(expires),
             "bank_account_authorized_at": None,
@@ -243,7 +247,7 @@ def subscriptions(world: World, rows: IntArray) -> list[dict[str, Any]]:
                     },
                     "state": "active",
                     "discounted": 0.0,
-                    "created_at": iso_z(v["created"]),
+                    "created_at": v["created@iso"],
                 }
             ]
         out.append(record)
@@ -257,21 +261,30 @@ def invoices(world: World, rows: IntArray) -> list[dict[str, Any]]:
         "discount", "tax", "total", "paid", "status", "paid_at", "voided_at", "updated",
     )  # fmt: skip
     out = []
-    for v in page_rows(world.invoices, rows, cols):
+    ids: IdSpec = {
+        "id": (VENDOR, "invoice", "row"),
+        "account_id": (VENDOR, "customer", "customer"),
+        "sub_id": (VENDOR, "subscription", "subscription"),
+    }
+    pages = page_rows(world.invoices, rows, cols, ids=ids, iso=("date", "due", "updated"))
+    minis: dict[int, dict[str, Any]] = {}
+    for v in pages:
         row = v["row"]
         currency = v["currency"]
         status = v["status"]
         sub = v["subscription"]
         total, paid = v["total"], v["paid"]
         balance = 0 if status in (cat.INV_PAID, cat.INV_VOID) else total - paid
-        sub_ids = [format_id(VENDOR, "subscription", sub)] if sub >= 0 else []
+        sub_ids = [v["sub_id"]] if sub >= 0 else []
         plan = cat.PLANS[v["plan"]]
         closed = v["paid_at"] if status == cat.INV_PAID else v["voided_at"]
-        mini = account_mini(world, v["customer"])
+        mini = minis.get(v["customer"]) or account_mini(world, v["customer"], v["account_id"])
+        minis[v["customer"]] = mini
+        created = v["date@iso"]
         out.append(
             {
                 "object": "invoice",
-                "id": format_id(VENDOR, "invoice", row),
+                "id": v["id"],
                 "uuid": f"{row:032x}",
                 "type": "charge",
                 "origin": ("renewal" if sub >= 0 else "purchase"),
@@ -320,18 +333,18 @@ def invoices(world: World, rows: IntArray) -> list[dict[str, Any]]:
                         "tax": major(v["tax"], currency),
                         "amount": major(total, currency),
                         "description": plan.name if sub_ids else "One-time charge",
-                        "start_date": iso_z(v["date"]),
+                        "start_date": created,
                         "end_date": iso_z(v["date"] + plan.months * cat.MONTH_SECONDS),
-                        "created_at": iso_z(v["date"]),
-                        "updated_at": iso_z(v["date"]),
+                        "created_at": created,
+                        "updated_at": created,
                     }
                 ],
                 "has_more_line_items": False,
                 "transactions": [],
                 "credit_payments": [],
-                "created_at": iso_z(v["date"]),
-                "updated_at": iso_z(v["updated"]),
-                "due_at": iso_z(v["due"]),
+                "created_at": created,
+                "updated_at": v["updated@iso"],
+                "due_at": v["due@iso"],
                 "closed_at": iso_z(closed),
                 "dunning_campaign_id": None,
                 "dunning_events_sent": None,

@@ -103,7 +103,7 @@ def _stamp(epoch: int, org: Org) -> str:
 
 def _address(world: World, row: int, country: int) -> dict[str, Any]:
     return {
-        "attention": world.display_name(row),
+        "attention": world.person(row).display_name,
         "street": "",
         "city": cat.CITIES[country % len(cat.CITIES)],
         "state": "",
@@ -119,20 +119,23 @@ def customers(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]]:
     owed = balances(world)
     cols = ("currency", "country", "net_terms", "inactive", "created", "updated")
     out = []
-    for v in page_rows(world.customers, rows, cols):
+    pages = page_rows(
+        world.customers, rows, cols, iso=("created", "updated"), offset_minutes=org.offset_minutes
+    )
+    for v in pages:
         row = v["row"]
-        company = world.company(row)
+        company = world.person(row).company
         currency = v["currency"]
         out.append(
             {
                 "customer_id": format_id(VENDOR, "customer", row),
-                "display_name": world.display_name(row),
+                "display_name": world.person(row).display_name,
                 "salutation": "",
-                "first_name": world.first_name(row) or "",
-                "last_name": world.last_name(row) or "",
-                "email": world.email(row) or "",
+                "first_name": world.person(row).first_name or "",
+                "last_name": world.person(row).last_name or "",
+                "email": world.person(row).email or "",
                 "company_name": company or "",
-                "phone": world.phone(row) or "",
+                "phone": world.person(row).phone or "",
                 "mobile": "",
                 "website": "",
                 "department": "",
@@ -157,9 +160,9 @@ def customers(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]]:
                 "ach_supported": False,
                 "zcrm_account_id": "",
                 "zcrm_contact_id": "",
-                "custom_fields": _custom_fields(world.tenant_id(row)),
-                "created_time": _stamp(v["created"], org),
-                "updated_time": _stamp(v["updated"], org),
+                "custom_fields": _custom_fields(world.person(row).tenant_id),
+                "created_time": v["created@iso"],
+                "updated_time": v["updated@iso"] or "",
             }
         )
     return out
@@ -172,10 +175,10 @@ def contact_persons(world: World, row: int, org: Org) -> list[dict[str, Any]]:
         {
             "contactperson_id": str(ZOHO_CONTACT_BASE + row * 2),
             "salutation": "",
-            "first_name": world.first_name(row) or "",
-            "last_name": world.last_name(row) or "",
-            "email": world.email(row) or "",
-            "phone": world.phone(row) or "",
+            "first_name": world.person(row).first_name or "",
+            "last_name": world.person(row).last_name or "",
+            "email": world.person(row).email or "",
+            "phone": world.person(row).phone or "",
             "mobile": "",
             "designation": "",
             "department": "",
@@ -184,7 +187,7 @@ def contact_persons(world: World, row: int, org: Org) -> list[dict[str, Any]]:
             "created_time": created,
         }
     ]
-    company = world.company(row)
+    company = world.person(row).company
     if company and row % 3 == 0:
         people.append(
             {
@@ -214,7 +217,16 @@ def subscriptions(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]
     )  # fmt: skip
     out = []
     off = org.offset_minutes
-    for v in page_rows(world.subscriptions, rows, cols):
+    dates = ("created", "started", "term_start", "term_end", "cancelled_at", "paused_at")
+    pages = page_rows(
+        world.subscriptions,
+        rows,
+        cols,
+        iso=("created", "updated"),
+        days=(*dates, "trial_start", "trial_end"),
+        offset_minutes=off,
+    )
+    for v in pages:
         row = v["row"]
         plan = cat.PLANS[v["plan"]]
         status = v["status"]
@@ -230,7 +242,7 @@ def subscriptions(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]
         record: dict[str, Any] = {
             "subscription_id": format_id(VENDOR, "subscription", row),
             "subscription_number": f"SUB-{row + 1:06d}",
-            "name": f"{plan.product.name}-{world.display_name(owner)}",
+            "name": f"{plan.product.name}-{world.person(owner).display_name}",
             "status": cat.SUB_STATUS_BY_VENDOR[VENDOR][status],
             "amount": major(amount - discount, currency),
             "sub_total": major(amount, currency),
@@ -240,12 +252,12 @@ def subscriptions(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]
             "interval_unit": unit_word,
             "billing_mode": "prepay",
             "customer_id": format_id(VENDOR, "customer", owner),
-            "customer_name": world.display_name(owner),
-            "email": world.email(owner) or "",
+            "customer_name": world.person(owner).display_name,
+            "email": world.person(owner).email or "",
             "customer": {
                 "customer_id": format_id(VENDOR, "customer", owner),
-                "display_name": world.display_name(owner),
-                "email": world.email(owner) or "",
+                "display_name": world.person(owner).display_name,
+                "email": world.person(owner).email or "",
             },
             "plan": {
                 "plan_code": plan.code,
@@ -259,18 +271,18 @@ def subscriptions(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]
                 "tax_id": "",
             },
             "addons": [],
-            "created_at": day(v["created"], off),
-            "activated_at": day(v["started"], off) if status != cat.SUB_FUTURE else "",
-            "starts_at": day(v["started"], off),
-            "current_term_starts_at": day(v["term_start"], off),
-            "current_term_ends_at": day(v["term_end"], off),
-            "last_billing_at": day(v["term_start"], off) if status != cat.SUB_TRIAL else "",
-            "next_billing_at": day(v["term_end"], off) if billing else "",
-            "expires_at": day(v["cancelled_at"], off) if status == cat.SUB_NON_RENEWING else "",
-            "cancelled_at": day(v["cancelled_at"], off) if status == cat.SUB_CANCELLED else "",
-            "pause_date": day(v["paused_at"], off),
-            "trial_starts_at": day(v["trial_start"], off),
-            "trial_ends_at": day(trial_end, off),
+            "created_at": v["created@day"],
+            "activated_at": v["started@day"] if status != cat.SUB_FUTURE else "",
+            "starts_at": v["started@day"],
+            "current_term_starts_at": v["term_start@day"],
+            "current_term_ends_at": v["term_end@day"],
+            "last_billing_at": v["term_start@day"] if status != cat.SUB_TRIAL else "",
+            "next_billing_at": v["term_end@day"] if billing else "",
+            "expires_at": v["cancelled_at@day"] if status == cat.SUB_NON_RENEWING else "",
+            "cancelled_at": v["cancelled_at@day"] if status == cat.SUB_CANCELLED else "",
+            "pause_date": v["paused_at@day"],
+            "trial_starts_at": v["trial_start@day"],
+            "trial_ends_at": v["trial_end@day"],
             "trial_remaining_days": max(0, (trial_end - world.now) // cat.DAY)
             if status == cat.SUB_TRIAL
             else 0,
@@ -278,9 +290,9 @@ def subscriptions(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]
             "reference_id": "",
             "salesperson_name": "",
             "is_metered_billing": False,
-            "custom_fields": _custom_fields(world.tenant_id(owner)),
-            "created_time": _stamp(v["created"], org),
-            "updated_time": _stamp(v["updated"], org),
+            "custom_fields": _custom_fields(world.person(owner).tenant_id),
+            "created_time": v["created@iso"],
+            "updated_time": v["updated@iso"] or "",
         }
         if coupon >= 0:
             record["coupon"] = {
@@ -300,7 +312,15 @@ def invoices(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]]:
     )  # fmt: skip
     out = []
     off = org.offset_minutes
-    for v in page_rows(world.invoices, rows, cols):
+    pages = page_rows(
+        world.invoices,
+        rows,
+        cols,
+        iso=("created", "updated"),
+        days=("date", "due", "paid_at"),
+        offset_minutes=off,
+    )
+    for v in pages:
         row = v["row"]
         currency = v["currency"]
         status = v["status"]
@@ -324,15 +344,15 @@ def invoices(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]]:
                 "invoice_id": format_id(VENDOR, "invoice", row),
                 "invoice_number": zoho_invoice_number(row),
                 "status": cat.INV_STATUS_BY_VENDOR[VENDOR][status],
-                "invoice_date": day(v["date"], off),
-                "date": day(v["date"], off),
-                "due_date": day(v["due"], off),
+                "invoice_date": v["date@day"],
+                "date": v["date@day"],
+                "due_date": v["due@day"],
                 "payment_expected_date": "",
-                "last_payment_date": day(v["paid_at"], off),
+                "last_payment_date": v["paid_at@day"],
                 "reference_number": "",
                 "customer_id": format_id(VENDOR, "customer", owner),
-                "customer_name": world.display_name(owner),
-                "email": world.email(owner) or "",
+                "customer_name": world.person(owner).display_name,
+                "email": world.person(owner).email or "",
                 "currency_code": cat.CURRENCIES[currency],
                 "currency_symbol": _SYMBOL[currency],
                 "sub_total": major(v["subtotal"], currency),
@@ -363,9 +383,9 @@ def invoices(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]]:
                     }
                 ],
                 "payments": [],
-                "custom_fields": _custom_fields(world.tenant_id(owner)),
-                "created_time": _stamp(v["created"], org),
-                "updated_time": _stamp(v["updated"], org),
+                "custom_fields": _custom_fields(world.person(owner).tenant_id),
+                "created_time": v["created@iso"],
+                "updated_time": v["updated@iso"] or "",
             }
         )
     return out
