@@ -19,11 +19,12 @@ import platformdirs
 import PySide6  # noqa: F401 - imported first so qasync binds to PySide6
 import qasync
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget, QWizard
 
 from desktop.errors import BillbridgeError
 from desktop.secrets import KeyringSecretStore, MemorySecretStore, SecretStore
 from desktop.storage.database import APP_NAME, Database, open_database
+from desktop.storage.repositories.connection_overview import ConnectionOverview
 from desktop.sync.connections import ConnectionService
 from desktop.sync.engine import SyncEngine
 from desktop.timeutil import Clock, utc_now
@@ -38,6 +39,7 @@ from desktop.views.placeholders import HealthPage
 from desktop.views.settings_page import SettingsPage
 from desktop.views.sync_errors import SyncErrorsPage
 from desktop.views.sync_history import SyncHistoryPage
+from desktop.wizards.connection_wizard import ConnectionWizard, WizardResult
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +132,35 @@ def connections_backend(services: Services, actions: EngineActions) -> Connectio
     def set_status(connection_id: int, status: str) -> None:
         connections.update(connection_id, status=status)
 
+    def save(result: WizardResult) -> None:
+        if result.connection_id is None:
+            connections.add(
+                name=result.name,
+                kind=result.kind,
+                settings=result.settings,
+                mode=result.mode,
+                secret=result.secret,
+            )
+        else:
+            connections.update(result.connection_id, settings=result.settings, secret=result.secret)
+
+    def open_wizard(parent: QWidget, overview: ConnectionOverview | None) -> bool:
+        existing = (
+            (overview.id, overview.name, overview.kind, overview.settings, overview.mode)
+            if overview is not None
+            else None
+        )
+        wizard = ConnectionWizard(save, client=services.http, existing=existing, parent=parent)
+        saved = wizard.exec() == QWizard.DialogCode.Accepted
+        wizard.deleteLater()
+        return saved
+
     return ConnectionsBackend(
         sync=actions.sync,
         set_status=set_status,
         remove=connections.remove,
         holders=actions.engine.running,
+        open_wizard=open_wizard,
     )
 
 

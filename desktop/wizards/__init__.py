@@ -1,0 +1,1 @@
+"""Wizards: step-by-step dialogs that collect data and commit it once, on Finish."""
