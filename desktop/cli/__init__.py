@@ -24,6 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.cli.sandbox",
     "desktop.cli.connections",
     "desktop.cli.sync",
+    "desktop.cli.webhooks",
+    "desktop.cli.serve",
     # one line per command module
 )
 

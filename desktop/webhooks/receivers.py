@@ -126,6 +126,7 @@ def create_receiver(
     name: str | None = None,
     connection_name: str | None = None,
     verify_signature: bool = False,
+    keep_token: bool = True,
 ) -> tuple[ReceiverInfo, str]:
     """Creates a receiver for a Zoho Billing connection and saves its new token.
 
@@ -136,6 +137,8 @@ def create_receiver(
         connection_name: the Zoho Billing connection; may be left out when the workspace
             has exactly one.
         verify_signature: require a valid ``X-Zoho-Webhook-Signature`` on every request.
+        keep_token: save the token in the keychain; ``False`` keeps it nowhere (for a
+            server without a keychain, which is given the token in its environment).
 
     Returns:
         The receiver and its token (to show once; it is not kept anywhere else).
@@ -160,7 +163,8 @@ def create_receiver(
         session.add(receiver)
         session.flush()
         # Saved before the commit: if the keychain refuses, the receiver is not created.
-        secrets.store(receiver.secret_ref, token)
+        if keep_token:
+            secrets.store(receiver.secret_ref, token)
         info = _info(receiver, connection)
     return info, token
 
@@ -176,7 +180,9 @@ def _load(session: Session, name: str) -> tuple[WebhookReceiver, Connection]:
     return row[0], row[1]
 
 
-def rotate_token(database: Database, secrets: SecretStore, name: str) -> tuple[ReceiverInfo, str]:
+def rotate_token(
+    database: Database, secrets: SecretStore, name: str, *, keep_token: bool = True
+) -> tuple[ReceiverInfo, str]:
     """Gives a receiver a new token; the old one stops working at once.
 
     Returns:
@@ -186,7 +192,10 @@ def rotate_token(database: Database, secrets: SecretStore, name: str) -> tuple[R
     with database.transaction() as session:
         receiver, connection = _load(session, name)
         receiver.secret_hint = secret_hint(token)
-        secrets.store(receiver.secret_ref, token)
+        if keep_token:
+            secrets.store(receiver.secret_ref, token)
+        else:
+            secrets.delete(receiver.secret_ref)
         session.flush()
         info = _info(receiver, connection)
     return info, token
