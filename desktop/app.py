@@ -198,6 +198,30 @@ def build_window(services: Services) -> MainWindow:
     )
 
 
+def start_demo_sandbox(services: Services) -> None:
+    """Starts the sandbox for ``--demo`` and stops it when the app quits."""
+    from desktop.demo import start_demo
+
+    demo = start_demo(services.database, services.secrets)
+    services.cleanups.append(demo.stop)
+
+
+def first_demo_syncs(services: Services) -> None:
+    """Syncs each demo connection that has never synced, so the demo opens with data."""
+    engine = SyncEngine(services.database, services.secrets, services.clock)
+    connections = ConnectionService(services.database, services.secrets, services.clock)
+    for info in connections.list():
+        if info.last_run_status is not None:
+            continue
+        services.jobs.run(
+            lambda context, connection_id=info.id: engine.run(
+                connection_id, trigger="manual", context=context
+            ),
+            title=f"First sync of {info.name}",
+            key=f"sync:{info.id}",
+        )
+
+
 def run_app(db_url: str | None, demo: bool = False) -> int:
     """Runs the desktop app until its window closes; returns the exit code."""
     configure_logging()
@@ -211,6 +235,13 @@ def run_app(db_url: str | None, demo: bool = False) -> int:
         print(f"billbridge: {error}", file=sys.stderr)
         return error.exit_code
     services = build_services(database, demo=demo)
+    if demo:
+        try:
+            start_demo_sandbox(services)
+        except (BillbridgeError, OSError) as error:
+            print(f"billbridge: the demo sandbox could not start: {error}", file=sys.stderr)
+            services.close()
+            return 2
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     closing = asyncio.Event()
@@ -220,6 +251,8 @@ def run_app(db_url: str | None, demo: bool = False) -> int:
         services.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         window = build_window(services)
         window.show()
+        if demo:
+            first_demo_syncs(services)
         await closing.wait()
         await services.http.aclose()
 
