@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.cli.sync",
     "desktop.cli.webhooks",
     "desktop.cli.serve",
+    "desktop.cli.metrics",
+    "desktop.cli.alerts",
     # one line per command module
 )
 
