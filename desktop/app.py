@@ -22,11 +22,12 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QWidget, QWizard
 
 from desktop.errors import BillbridgeError
+from desktop.jobs import JobContext
 from desktop.secrets import KeyringSecretStore, MemorySecretStore, SecretStore
 from desktop.storage.database import APP_NAME, Database, open_database
 from desktop.storage.repositories.connection_overview import ConnectionOverview
 from desktop.sync.connections import ConnectionService
-from desktop.sync.engine import SyncEngine
+from desktop.sync.engine import RunSummary, SyncEngine
 from desktop.timeutil import Clock, utc_now
 from desktop.views.accounts import AccountsPage
 from desktop.views.connections import ConnectionsBackend, ConnectionsPage
@@ -210,16 +211,15 @@ def first_demo_syncs(services: Services) -> None:
     """Syncs each demo connection that has never synced, so the demo opens with data."""
     engine = SyncEngine(services.database, services.secrets, services.clock)
     connections = ConnectionService(services.database, services.secrets, services.clock)
+
+    def first_sync(connection_id: int) -> Callable[[JobContext], RunSummary]:
+        return lambda context: engine.run(connection_id, trigger="manual", context=context)
+
     for info in connections.list():
-        if info.last_run_status is not None:
-            continue
-        services.jobs.run(
-            lambda context, connection_id=info.id: engine.run(
-                connection_id, trigger="manual", context=context
-            ),
-            title=f"First sync of {info.name}",
-            key=f"sync:{info.id}",
-        )
+        if info.last_run_status is None:
+            services.jobs.run(
+                first_sync(info.id), title=f"First sync of {info.name}", key=f"sync:{info.id}"
+            )
 
 
 def run_app(db_url: str | None, demo: bool = False) -> int:
