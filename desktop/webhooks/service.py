@@ -5,7 +5,7 @@ Used by ``billbridge serve`` and by the app's *Run webhook receiver* setting::
     receiver = WebhookReceiverService(database, secrets, clock, host="127.0.0.1", port=8765)
     receiver.start()
     ...
-    receiver.stop()   # stops taking requests, stores what was accepted, finishes applying
+    receiver.stop()   # stops taking requests, stores what was accepted, ends the applier
 """
 
 from __future__ import annotations
@@ -101,7 +101,11 @@ class WebhookReceiverService:
         log.info("Webhook receiver listening on %s", self.url)
 
     def stop(self) -> None:
-        """Stops taking requests, stores those already accepted, finishes applying."""
+        """Stops taking requests, stores those already accepted, and stops applying.
+
+        The event being applied is finished; events not applied yet stay stored as
+        ``received`` and are applied by the next applier that starts on this workspace.
+        """
         if not self._running:
             self.server.stop()
             return
