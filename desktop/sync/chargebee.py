@@ -163,9 +163,9 @@ class ChargebeeConnector:
             return await self._http.get_json(self._url(path), params=params, headers=self._headers)
         except AuthorisationError:
             raise AuthorisationError(
-                f"Chargebee refused the API key of site {self._site_label()!r}: create a "
-                "read-only API key for this site (test and live sites have different keys) "
-                f"and re-authorise the connection {self.config.name!r}."
+                f"Chargebee refused the API key of site {self._site_label()!r} (test and "
+                "live sites have different keys); enter a read-only API key of this site "
+                "and re-authorise this connection."
             ) from None
 
     async def _get_one(self, path: str, what: str, source_id: str) -> dict[str, Any]:

@@ -45,6 +45,7 @@ cheap incremental pass).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -200,8 +201,8 @@ class _Site:
     headers: dict[str, str]
     prefix: str
     plans: dict[str, rn.Interval] | None = None
-    listed_plans: bool = False
     missing_plans: set[str] = field(default_factory=set)
+    plan_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def _region(value: object, what: str) -> str:
@@ -284,9 +285,9 @@ class RecurlyConnector:
 
     def _refused(self, site: _Site) -> AuthorisationError:
         return AuthorisationError(
-            f"Recurly refused the API key of site {site.subdomain!r}: check that the key is "
-            f"a private API key of that site ({site.region.upper()} region) "
-            f"and re-authorise the connection {self.config.name!r}."
+            f"Recurly refused the API key of site {site.subdomain!r}; enter a private API "
+            f"key of that site ({site.region.upper()} region) and re-authorise this "
+            "connection."
         )
 
     async def _get(
@@ -335,7 +336,6 @@ class RecurlyConnector:
                     self._remember_plan(plans, plan)
             path, params = self._next(data), None
         site.plans = {**plans, **(site.plans or {})}
-        site.listed_plans = True
 
     @staticmethod
     def _remember_plan(plans: dict[str, rn.Interval], plan: dict[str, Any]) -> None:
@@ -349,8 +349,9 @@ class RecurlyConnector:
         keys = [k for k in (rn.text(plan, "id"), rn.text(plan, "code")) if k is not None]
         if not keys:
             return None
-        if site.plans is None:
-            await self._list_plans(site)
+        async with site.plan_lock:  # concurrent pages list the plans once
+            if site.plans is None:
+                await self._list_plans(site)
         known = site.plans or {}
         for key in keys:
             if key in known:

@@ -1,9 +1,8 @@
 """The Chargebee connector against the sandbox's Chargebee simulator (in-process).
 
 Every test drives the real :class:`~desktop.sync.http.ReadOnlyClient` over the sandbox's
-``MockTransport`` and compares what the connector yields with the sandbox's ground truth.
-(The sandbox facade was still uncommitted work of another engineer when these tests were
-written; they use only its public API: ``Sandbox``, ``truth``, ``mutations``, ``log``.)
+``MockTransport`` and compares what the connector yields with the sandbox's ground truth
+(only the sandbox's public API: ``Sandbox``, ``truth``, ``mutations``, ``log``).
 """
 
 from __future__ import annotations
