@@ -24,7 +24,7 @@ from desktop.secrets import SecretStore, secret_hint
 from desktop.storage.database import Database
 from desktop.storage.models import Connection, ConnectionStatus, SyncMode, SyncRun
 from desktop.sync.identity import IdentityRule
-from desktop.sync.registry import BILLING_KINDS
+from desktop.sync.registry import BILLING_KINDS, CRM_KINDS
 from desktop.sync.zoho_oauth import check_url, normalise_data_centre, parse_zoho_secret
 from desktop.timeutil import Clock, utc_now
 
@@ -86,10 +86,10 @@ def validate_settings(kind: str, settings: dict[str, Any], secret: str | None) -
     Raises:
         ConfigurationError: naming the first problem in one sentence.
     """
-    if kind not in BILLING_KINDS:
+    if kind not in BILLING_KINDS and kind not in CRM_KINDS:
         raise ConfigurationError(
-            f"{kind!r} is not a billing system Billbridge syncs; use one of "
-            f"{', '.join(BILLING_KINDS)}."
+            f"{kind!r} is not a system Billbridge syncs; use one of "
+            f"{', '.join(BILLING_KINDS + CRM_KINDS)}."
         )
     clean = {k: v for k, v in settings.items() if v is not None and v != ""}
     _clean_url(clean, "base_url", "base URL")
@@ -136,6 +136,17 @@ def validate_settings(kind: str, settings: dict[str, Any], secret: str | None) -
         clean["data_centre"] = normalise_data_centre(clean.get("data_centre") or "us")
         if secret is not None:
             parse_zoho_secret(secret)
+    elif kind == "zoho-crm":
+        clean["data_centre"] = normalise_data_centre(clean.get("data_centre") or "us")
+        owner = str(clean.get("owner_email") or "").strip()
+        if "@" not in owner:
+            raise ConfigurationError(
+                "A Zoho CRM connection needs --owner-email, the e-mail of the CRM user who "
+                "owns the records Billbridge creates."
+            )
+        clean["owner_email"] = owner
+        if secret is not None:
+            parse_zoho_secret(secret)
     return clean
 
 
@@ -150,6 +161,9 @@ def describe(kind: str, settings: dict[str, Any]) -> str:
     if kind == "zoho-billing":
         dc = str(settings.get("data_centre", "us")).upper()
         return f"org {settings.get('org_id', '?')}, {dc}"
+    if kind == "zoho-crm":
+        dc = str(settings.get("data_centre", "us")).upper()
+        return f"owner {settings.get('owner_email', '?')}, {dc}"
     return ""
 
 

@@ -15,6 +15,8 @@ CONNECTORS: dict[str, str] = {
 }
 
 BILLING_KINDS: tuple[str, ...] = tuple(CONNECTORS)
+#: Connection kinds that are not billing systems: synced by desktop.crm, not the engine.
+CRM_KINDS: tuple[str, ...] = ("zoho-crm",)
 
 
 def connector_factory(kind: str) -> ConnectorFactory:

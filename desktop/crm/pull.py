@@ -1,0 +1,502 @@
+"""Pull: the chosen CRM view's records into the workspace's Accounts and Users.
+
+Per the settings' module (step 1):
+
+* **Accounts** — each CRM Account of the account view becomes (or updates) an Account;
+* **Contacts** — each CRM Contact becomes an Account with the contact as its primary
+  User (a person's own account, like a billing customer without a company);
+* **Accounts and their Contacts** — Accounts as above; each contact of the contact view
+  (or each hand-picked contact) whose CRM Account was synced becomes a User of that
+  account; contacts with no account become their own Account when
+  ``include_orphans`` is set, and are skipped otherwise.
+
+A CRM record linked by an earlier run (:mod:`desktop.crm.links`) is updated through its
+link. An unlinked one that matches a workspace account (identifier, e-mail, exact name)
+follows the duplicate policy (step 3): **overwrite** merges it into that account (its
+mapped values win), **clone** creates a separate account, **skip** leaves it out. An
+unmatched one creates an Account whose identifier is the mapped identifier (when free)
+or ``zoho-crm:<CRM id>``. The CRM record itself is kept as the account's source for this
+connection (``AccountSource``, raw payload included; mapped custom fields under
+``billbridge_custom``).
+
+Incremental runs send ``If-Modified-Since`` (the newest ``Modified_Time`` seen by the
+last completed pass, stored as the ``crm:<module>`` cursor); a full run reads the whole
+view. A dry run reads the same records and reports without writing anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from desktop.crm.fields import DEFAULT_PAIRS, apply_mapping, crm_value
+from desktop.crm.links import AccountIndex, Match, links, save_link
+from desktop.crm.remote import CrmReader
+from desktop.crm.report import Action, Direction, ReportItem, SyncReport
+from desktop.crm.settings import CrmSettings, DuplicatePolicy, FieldMapping, SyncModule
+from desktop.jobs import JobContext
+from desktop.storage.database import Database
+from desktop.storage.models import Account, AccountSource, SyncCursor, SyncError, User
+from desktop.timeutil import Clock, parse_timestamp
+
+#: Fields every pull reads besides the mapped ones.
+_BASE_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "Accounts": ("Account_Name", "Modified_Time", "Created_Time"),
+    "Contacts": (
+        "First_Name", "Last_Name", "Email", "Phone", "Account_Name", "Modified_Time",
+        "Created_Time",
+    ),
+}  # fmt: skip
+_SYNCED: Final[tuple[str, ...]] = ("name", "email", "company", "phone", "currency")
+
+
+def cursor_stream(module: str) -> str:
+    """The SyncCursor stream of a module's pull."""
+    return f"crm:{module}"
+
+
+def pull_fields(module: str, mappings: tuple[FieldMapping, ...]) -> list[str]:
+    """The CRM fields a pull of ``module`` reads."""
+    return list(dict.fromkeys([*_BASE_FIELDS[module], *(m.crm_field for m in mappings)]))
+
+
+def mapping_for(settings: CrmSettings, module: str) -> tuple[FieldMapping, ...]:
+    """The module's mapping, or the standard pairs when none was saved."""
+    saved = settings.mapping(module)
+    if saved:
+        return saved
+    return tuple(FieldMapping(crm, local) for crm, local in DEFAULT_PAIRS.get(module, ()))
+
+
+@dataclass
+class _Values:
+    """What one CRM record gives the workspace."""
+
+    crm_id: str
+    module: str
+    name: str | None
+    identifier: str | None
+    email: str | None
+    company: str | None
+    phone: str | None
+    currency: str | None
+    first_name: str | None = None
+    last_name: str | None = None
+    custom: dict[str, str | None] = field(default_factory=dict)
+    modified: datetime | None = None
+    created: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.email or self.crm_id
+
+
+def _values(module: str, record: dict[str, Any], mappings: tuple[FieldMapping, ...]) -> _Values:
+    mapped = apply_mapping(mappings, record)
+    custom = {k.removeprefix("custom:"): v for k, v in mapped.items() if k.startswith("custom:")}
+    first = mapped.get("first_name")
+    last = mapped.get("last_name")
+    name = mapped.get("name")
+    if module == "Contacts" and not name:
+        name = " ".join(p for p in (first, last) if p) or None
+    company = mapped.get("company")
+    if module == "Accounts" and not company:
+        company = name
+    return _Values(
+        crm_id=str(record.get("id")),
+        module=module,
+        name=name,
+        identifier=mapped.get("identifier"),
+        email=mapped.get("email"),
+        company=company,
+        phone=mapped.get("phone"),
+        currency=(mapped.get("currency") or "").upper()[:3] or None,
+        first_name=first,
+        last_name=last,
+        custom=custom,
+        modified=parse_timestamp(record.get("Modified_Time")),
+        created=parse_timestamp(record.get("Created_Time")),
+        raw={k: v for k, v in record.items() if v is not None},
+    )
+
+
+class Puller:
+    """Runs one pull (or its dry run) for a CRM connection.
+
+    Args:
+        database: the workspace.
+        connection_id: the CRM connection.
+        settings: its integration settings.
+        reader: reads the CRM.
+        report: where counts and items go.
+        clock: the clock (``synced_at``).
+        run_id: the Sync run errors belong to (``None`` in a dry run).
+        context: progress and cancel.
+        full: read whole views instead of changes since the last pull.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        connection_id: int,
+        settings: CrmSettings,
+        reader: CrmReader,
+        report: SyncReport,
+        clock: Clock,
+        *,
+        run_id: int | None,
+        context: JobContext,
+        full: bool = False,
+    ) -> None:
+        self.database = database
+        self.connection_id = connection_id
+        self.settings = settings
+        self.reader = reader
+        self.report = report
+        self.clock = clock
+        self.run_id = run_id
+        self.context = context
+        self.full = full
+        self.dry_run = report.dry_run
+        self.fetched = 0
+        self._index = AccountIndex()
+        self._dry_session: Session | None = None
+
+    async def run(self) -> int:
+        """Pulls every module of the settings; returns the number of records read.
+
+        A dry run works in one session that is rolled back at the end, so later pages
+        (contacts of accounts it would create) see what earlier ones would write.
+        """
+        if not self.dry_run:
+            return await self._run()
+        self._dry_session = self.database.session()
+        try:
+            return await self._run()
+        finally:
+            self._dry_session.rollback()
+            self._dry_session.close()
+            self._dry_session = None
+
+    def fetch_one(self, module: str, record: dict[str, Any]) -> None:
+        """Applies one CRM record fetched on demand (*Fetch this contact*)."""
+        with self.database.session() as session:
+            self._index = AccountIndex.load(session)
+        as_user = module == "Contacts" and self.settings.module is SyncModule.ACCOUNTS_AND_CONTACTS
+        self._apply_page(module, [record], self._as_contact if as_user else self._as_account)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        """A session for reads: the dry run's own one, so its pending writes are seen."""
+        if self._dry_session is not None:
+            yield self._dry_session
+            return
+        with self.database.session() as session:
+            yield session
+
+    async def _run(self) -> int:
+        with self._reading() as session:
+            self._index = AccountIndex.load(session)
+        module = self.settings.module
+        if module is SyncModule.ACCOUNTS:
+            await self._pass("Accounts", self._as_account)
+        elif module is SyncModule.CONTACTS:
+            await self._pass("Contacts", self._as_account)
+        else:
+            await self._pass("Accounts", self._as_account)
+            if self.settings.contact_ids:
+                fields = pull_fields("Contacts", mapping_for(self.settings, "Contacts"))
+                records = await self.reader.by_ids("Contacts", self.settings.contact_ids, fields)
+                self._apply_page("Contacts", records, self._as_contact)
+            else:
+                await self._pass("Contacts", self._as_contact)
+        return self.fetched
+
+    # ------------------------------------------------------------------ passes
+
+    async def _pass(self, module: str, handler: Any) -> None:
+        mappings = mapping_for(self.settings, module)
+        since = None if self.full else self._since(module)
+        newest = since
+        async for page in self.reader.pages(
+            module,
+            pull_fields(module, mappings),
+            cvid=self.settings.views.get(module),
+            since=since,
+        ):
+            self._apply_page(module, page, handler)
+            for record in page:
+                stamp = parse_timestamp(record.get("Modified_Time"))
+                if stamp is not None and (newest is None or stamp > newest):
+                    newest = stamp
+            self.context.progress(self.fetched, None, f"Zoho CRM: {module} — {self.fetched:,} read")
+            self.context.cancel.raise_if_cancelled()
+        if not self.dry_run and newest is not None:
+            with self.database.transaction() as session:
+                _save_cursor(session, self.connection_id, cursor_stream(module), newest)
+
+    def _since(self, module: str) -> datetime | None:
+        with self._reading() as session:
+            row = session.scalars(
+                select(SyncCursor).where(
+                    SyncCursor.connection_id == self.connection_id,
+                    SyncCursor.stream == cursor_stream(module),
+                )
+            ).first()
+            return parse_timestamp((row.value or {}).get("since")) if row else None
+
+    def _apply_page(self, module: str, records: list[dict[str, Any]], handler: Any) -> None:
+        self.fetched += len(records)
+        if self._dry_session is not None:
+            self._apply(self._dry_session, module, records, handler)
+            return
+        with self.database.transaction() as session:
+            self._apply(session, module, records, handler)
+
+    def _apply(
+        self, session: Session, module: str, records: list[dict[str, Any]], handler: Any
+    ) -> None:
+        mappings = mapping_for(self.settings, module)
+        account_links = links(session, self.connection_id, "Accounts", "account")
+        own_links = links(session, self.connection_id, module, "account")
+        user_links = links(session, self.connection_id, module, "user")
+        for record in records:
+            if record.get("id"):
+                values = _values(module, record, mappings)
+                handler(session, values, record, own_links, account_links, user_links)
+
+    # ------------------------------------------------------------------ records
+
+    def _item(
+        self, values: _Values, action: Action, local_id: int | None = None, reason: str = ""
+    ) -> None:
+        self.report.add(
+            ReportItem(
+                Direction.PULL, values.module, action, values.label, values.crm_id, local_id, reason
+            ),
+            keep=action is not Action.UNCHANGED,
+        )
+
+    def _as_account(
+        self,
+        session: Session,
+        values: _Values,
+        record: dict[str, Any],
+        own_links: dict[str, Any],
+        _account_links: dict[str, Any],
+        _user_links: dict[str, Any],
+    ) -> None:
+        """A CRM record that is (or becomes) a workspace Account."""
+        link = own_links.get(values.crm_id)
+        if link is not None and link.local_id is not None:
+            account = session.get(Account, link.local_id)
+            if account is not None:
+                self._write(session, values, account, overwrite=True, new=False)
+                self._item(values, Action.UPDATE, account.id)
+                return
+        match = self._index.match(values.identifier, values.email, values.name)
+        policy = self.settings.duplicates
+        if match is not None and policy is DuplicatePolicy.SKIP:
+            self._item(values, Action.SKIP, match.account_id, _duplicate_reason(match, "skipped"))
+            return
+        if match is not None and policy is DuplicatePolicy.OVERWRITE:
+            account = session.get(Account, match.account_id)
+            if account is not None:
+                self._write(session, values, account, overwrite=True, new=False)
+                self._item(
+                    values, Action.UPDATE, account.id, _duplicate_reason(match, "merged into it")
+                )
+                return
+        identifier = values.identifier
+        if not identifier or identifier in self._index.by_identifier:
+            identifier = f"zoho-crm:{values.crm_id}"
+        account = Account(
+            identifier=identifier,
+            name=values.name,
+            email=values.email,
+            company=values.company,
+            phone=values.phone,
+            currency=values.currency,
+            created_at=self.clock(),
+            updated_at=self.clock(),
+        )
+        session.add(account)
+        session.flush()
+        self._index.add(account.id, identifier, values.email, values.name, values.company)
+        self._write(session, values, account, overwrite=False, new=True)
+        reason = _duplicate_reason(match, "kept beside it") if match is not None else ""
+        self._item(values, Action.CREATE, account.id, reason)
+
+    def _as_contact(
+        self,
+        session: Session,
+        values: _Values,
+        record: dict[str, Any],
+        own_links: dict[str, Any],
+        account_links: dict[str, Any],
+        user_links: dict[str, Any],
+    ) -> None:
+        """A CRM Contact under 'Accounts and their Contacts': a User of its account."""
+        lookup = record.get("Account_Name")
+        account_crm_id = (
+            str(lookup.get("id")) if isinstance(lookup, dict) and lookup.get("id") else None
+        )
+        if account_crm_id is None:
+            if self.settings.include_orphans:
+                self._as_account(session, values, record, own_links, account_links, user_links)
+            else:
+                self._item(
+                    values,
+                    Action.SKIP,
+                    reason="The contact belongs to no CRM Account, and contacts without an "
+                    "account are not included.",
+                )
+            return
+        link = account_links.get(account_crm_id)
+        if link is None or link.local_id is None:
+            self._item(
+                values,
+                Action.SKIP,
+                reason=f"The contact's CRM Account {crm_value(lookup) or account_crm_id} is not "
+                "synced (outside the account view, or skipped as a duplicate).",
+            )
+            return
+        existing = user_links.get(values.crm_id)
+        self._write_user(session, values, link.local_id)
+        self._item(values, Action.UPDATE if existing else Action.CREATE, link.local_id)
+
+    # ------------------------------------------------------------------ writes
+
+    def _write(
+        self, session: Session, values: _Values, account: Account, *, overwrite: bool, new: bool
+    ) -> None:
+        now = self.clock()
+        if overwrite:
+            for name in _SYNCED:
+                value = getattr(values, name)
+                if value is not None:
+                    setattr(account, name, value)
+            account.updated_at = now
+        raw = dict(values.raw)
+        if values.custom:
+            raw["billbridge_custom"] = values.custom
+        source = session.scalars(
+            select(AccountSource).where(
+                AccountSource.connection_id == self.connection_id,
+                AccountSource.source_id == values.crm_id,
+            )
+        ).first()
+        if source is None:
+            source = AccountSource(
+                connection_id=self.connection_id, source_id=values.crm_id, account_id=account.id
+            )
+            session.add(source)
+        source.account_id = account.id
+        source.identifier = account.identifier
+        source.name = values.name
+        source.email = values.email
+        source.company = values.company
+        source.source_created_at = values.created
+        source.source_updated_at = values.modified
+        source.deleted_at = None
+        source.raw = raw
+        source.synced_at = now
+        save_link(
+            session,
+            self.connection_id,
+            values.module,
+            values.crm_id,
+            "account",
+            local_id=account.id,
+            origin="pull",
+            now=now,
+            pulled=True,
+        )
+        if values.module == "Contacts":
+            self._write_user(session, values, account.id, link=False)
+
+    def _write_user(
+        self, session: Session, values: _Values, account_id: int, *, link: bool = True
+    ) -> None:
+        now = self.clock()
+        user = session.scalars(
+            select(User).where(
+                User.connection_id == self.connection_id, User.source_id == values.crm_id
+            )
+        ).first()
+        if user is None:
+            user = User(connection_id=self.connection_id, source_id=values.crm_id)
+            session.add(user)
+        user.account_id = account_id
+        user.first_name = values.first_name
+        user.last_name = values.last_name
+        user.email = values.email
+        user.phone = values.phone
+        user.is_primary = not link
+        user.source_created_at = values.created
+        user.source_updated_at = values.modified
+        user.deleted_at = None
+        user.raw = dict(values.raw)
+        user.synced_at = now
+        if link:
+            session.flush()
+            save_link(
+                session,
+                self.connection_id,
+                "Contacts",
+                values.crm_id,
+                "user",
+                local_id=user.id,
+                origin="pull",
+                now=now,
+                pulled=True,
+            )
+
+
+def _duplicate_reason(match: Match, outcome: str) -> str:
+    how = {"identifier": "identifier", "email": "e-mail", "name": "exact name"}[match.how]
+    return f"It matches account {match.account_id} by {how}; {outcome}."
+
+
+def _save_cursor(session: Session, connection_id: int, stream: str, since: datetime) -> None:
+    row = session.scalars(
+        select(SyncCursor).where(
+            SyncCursor.connection_id == connection_id, SyncCursor.stream == stream
+        )
+    ).first()
+    value = {"since": since.isoformat()}
+    if row is None:
+        session.add(SyncCursor(connection_id=connection_id, stream=stream, value=value))
+    else:
+        row.value = value
+
+
+def record_error(
+    session: Session,
+    connection_id: int,
+    run_id: int | None,
+    stream: str,
+    source_id: str | None,
+    reason: str,
+    payload: dict[str, Any] | None,
+    now: datetime,
+) -> None:
+    """Stores one Sync error (a record the CRM refused, or that could not be pulled)."""
+    session.add(
+        SyncError(
+            run_id=run_id,
+            connection_id=connection_id,
+            stream=stream,
+            source_id=source_id,
+            reason=reason,
+            payload=payload,
+            created_at=now,
+        )
+    )
