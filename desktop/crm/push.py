@@ -399,7 +399,8 @@ class Pusher:
                 str(customer.account_id),
                 customer.source_id,
                 payload,
-                fingerprint(payload, refs),
+                # the match rule is part of it: changing the rule re-applies it once
+                fingerprint(payload, {**refs, "~rule": rules.match.value}),
                 None,
                 None,
                 "push",
