@@ -32,6 +32,8 @@ from desktop.timeutil import Clock, utc_now
 from desktop.views.accounts import AccountsPage
 from desktop.views.connections import ConnectionsBackend, ConnectionsPage
 from desktop.views.connections_actions import EngineActions
+from desktop.views.events import EventsPage, replayer_for
+from desktop.views.events_receiver import ReceiverController, ReceiverToggle
 from desktop.views.jobs import JobRunner
 from desktop.views.main_window import MainWindow
 from desktop.views.models.loader import QueryLoader
@@ -169,7 +171,11 @@ def build_pages(services: Services) -> list[Page]:
     """The pages of the main window, in navigation order."""
     engine = SyncEngine(services.database, services.secrets, services.clock)
     actions = EngineActions(engine, services.database, services.clock)
-    return [
+    receiver = ReceiverController(
+        services.database, services.secrets, services.clock, services.settings
+    )
+    services.cleanups.append(receiver.shutdown)
+    pages: list[Page] = [
         AccountsPage(services.loader, services.jobs, services.database, actions.fetch_account),
         ConnectionsPage(
             services.loader,
@@ -179,6 +185,12 @@ def build_pages(services: Services) -> list[Page]:
         ),
         SyncHistoryPage(services.loader),
         SyncErrorsPage(services.loader, services.jobs, actions.retry_error),
+        EventsPage(
+            services.loader,
+            services.jobs,
+            replayer_for(services.database, services.clock),
+            receiver,
+        ),
         HealthPage(),
         SettingsPage(
             services.database.display,
@@ -186,6 +198,9 @@ def build_pages(services: Services) -> list[Page]:
             services.database.dialect,
         ),
     ]
+    ReceiverToggle(receiver).attach_to(pages[-1])  # the Settings page
+    receiver.restore()
+    return pages
 
 
 def build_window(services: Services) -> MainWindow:

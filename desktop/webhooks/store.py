@@ -380,3 +380,8 @@ def count_by_status(session: Session) -> dict[str, int]:
         select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)
     ).all()
     return {status: count for status, count in rows}
+
+
+def event_body(session: Session, event_row_id: int) -> str | None:
+    """The raw body of a stored event, as it arrived."""
+    return session.scalar(select(WebhookEvent.body).where(WebhookEvent.id == event_row_id))

@@ -14,7 +14,15 @@ from desktop.secrets import MemorySecretStore
 from desktop.storage.database import open_database
 from desktop.views.main_window import MainWindow
 
-EXPECTED_PAGES = ["Accounts", "Connections", "Sync history", "Sync errors", "Health", "Settings"]
+EXPECTED_PAGES = [
+    "Accounts",
+    "Connections",
+    "Sync history",
+    "Sync errors",
+    "Events",
+    "Health",
+    "Settings",
+]
 
 
 @pytest.fixture
