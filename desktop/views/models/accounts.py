@@ -307,6 +307,8 @@ def _display(row: AccountRow, column: int) -> str:
     if column == 1:
         return row.identifier
     if column == 2:
+        if not row.mrr_minor and not row.mixed_currencies:
+            return ""
         return money_text(row.mrr_minor, row.mrr_currency, mixed=row.mixed_currencies)
     if column == 3:
         return ", ".join(row.plans)
