@@ -86,6 +86,7 @@ class SyncErrorsPage(Page):
             self.table.setColumnWidth(index, width)
         self.table.selectionModel().currentRowChanged.connect(lambda *_a: self._update_retry())
         self.errors.modelReset.connect(self._update_retry)
+        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self.table.activated.connect(lambda _index: self.retry_selected())
         self.body.addWidget(self.table, 1)
         self.empty = EmptyState("No sync errors. Every record of every run was written.")

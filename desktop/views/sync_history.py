@@ -122,6 +122,7 @@ class SyncHistoryPage(Page):
         widths = (150, 140, 90, 85, 90, 70, 70, 70, 70, 60, 75, 80)
         for index, width in enumerate(widths):
             self.table.setColumnWidth(index, width)
+        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self.table.activated.connect(self._open_index)
         self.table.doubleClicked.connect(self._open_index)
         self.empty = EmptyState("No sync has run yet. Use Sync Now on the Connections page.")
@@ -137,6 +138,7 @@ class SyncHistoryPage(Page):
         self.errors_table = make_table(self.errors)
         for index, width in enumerate((150, 140, 110, 150, 420)):
             self.errors_table.setColumnWidth(index, width)
+        self.errors_table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         lower_layout.addWidget(self.errors_table, 1)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical)
