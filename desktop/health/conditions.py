@@ -144,6 +144,8 @@ class FieldSpec:
         choices: the allowed values of a choice field.
         in_alerts: offered in the alert-rule editor.
         in_segments: offered in the segment editor.
+        slow: sums every invoice when it runs (a live preview with it takes seconds on a
+            large workspace; an editor may refresh it on demand instead of live).
     """
 
     name: str
@@ -153,6 +155,7 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     in_alerts: bool = True
     in_segments: bool = True
+    slow: bool = False
 
     @property
     def operators(self) -> tuple[str, ...]:
@@ -208,7 +211,7 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("account.mrr", "Account MRR", "account", Kind.MONEY),
         FieldSpec("account.amount_due", "Total amount due", "account", Kind.MONEY),
         FieldSpec("account.overdue_amount", "Overdue amount", "account", Kind.MONEY),
-        FieldSpec("account.amount_paid", "Total amount paid", "account", Kind.MONEY),
+        FieldSpec("account.amount_paid", "Total amount paid", "account", Kind.MONEY, slow=True),
         FieldSpec("account.overdue_invoices", "Overdue invoices", "account", Kind.NUMBER),
         FieldSpec("account.days_overdue", "Days overdue (oldest)", "account", Kind.NUMBER),
         FieldSpec("account.health_score", "Health score", "account", Kind.NUMBER),
@@ -543,6 +546,9 @@ def _money_leaf(
         factor = converter.require(target)
         threshold = money.minor_in(target) * factor
         return _compare(_entity_column(leaf.field), leaf.op, threshold)
+    if target != ctx.reporting:
+        # a threshold in a currency with no rate could only ever match that currency
+        Converter(ctx.currency, ctx.reporting).require(target)
     converter = Converter(ctx.currency, target)
     threshold = money.minor_in(target)
     if leaf.field == "account.amount_paid":
