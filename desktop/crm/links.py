@@ -16,7 +16,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from desktop.storage.models import Account, CrmLink
+from desktop.storage.models import Account, AccountSource, CrmLink
 
 #: How a CRM record matched a workspace account.
 MATCH_KINDS: Final[tuple[str, ...]] = ("identifier", "email", "name")
@@ -52,6 +52,38 @@ class AccountIndex:
                 continue
             index.add(row.id, row.identifier, row.email, row.name, row.company)
         return index
+
+    @classmethod
+    def for_pull(cls, session: Session, connection_id: int) -> AccountIndex:
+        """The accounts a CRM record can duplicate: those not pulled from this CRM.
+
+        Accounts made from this CRM's own records (by this or an earlier pull) are not
+        duplicates of its other records — two CRM contacts both called "Sam Lee" stay two
+        accounts; a record already pulled is updated through its link instead.
+        """
+        pulled: set[int] = set(
+            session.scalars(
+                select(CrmLink.local_id).where(
+                    CrmLink.connection_id == connection_id,
+                    CrmLink.local_type == "account",
+                    CrmLink.origin == "pull",
+                    CrmLink.local_id.is_not(None),
+                )
+            ).all()
+        ) - {None}  # type: ignore[assignment]
+        merged = (
+            set(
+                session.scalars(
+                    select(AccountSource.account_id).where(
+                        AccountSource.connection_id != connection_id,
+                        AccountSource.account_id.in_(pulled),
+                    )
+                )
+            )
+            if pulled
+            else set()
+        )
+        return cls.load(session, exclude=pulled - merged)
 
     def add(
         self,

@@ -36,13 +36,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from desktop.crm.fields import DEFAULT_PAIRS, apply_mapping, crm_value
-from desktop.crm.links import AccountIndex, Match, links, save_link
+from desktop.crm.links import AccountIndex, Match
 from desktop.crm.remote import CrmReader
 from desktop.crm.report import Action, Direction, ReportItem, SyncReport
 from desktop.crm.settings import CrmSettings, DuplicatePolicy, FieldMapping, SyncModule
 from desktop.jobs import JobContext
 from desktop.storage.database import Database
-from desktop.storage.models import Account, AccountSource, SyncCursor, SyncError, User
+from desktop.storage.models import (
+    Account,
+    AccountSource,
+    CrmLink,
+    SyncCursor,
+    SyncError,
+    User,
+)
 from desktop.timeutil import Clock, parse_timestamp
 
 #: Fields every pull reads besides the mapped ones.
@@ -168,6 +175,7 @@ class Puller:
         self.fetched = 0
         self._index = AccountIndex()
         self._dry_session: Session | None = None
+        self._page = _Page()
 
     async def run(self) -> int:
         """Pulls every module of the settings; returns the number of records read.
@@ -188,7 +196,7 @@ class Puller:
     def fetch_one(self, module: str, record: dict[str, Any]) -> None:
         """Applies one CRM record fetched on demand (*Fetch this contact*)."""
         with self.database.session() as session:
-            self._index = AccountIndex.load(session)
+            self._index = AccountIndex.for_pull(session, self.connection_id)
         as_user = module == "Contacts" and self.settings.module is SyncModule.ACCOUNTS_AND_CONTACTS
         self._apply_page(module, [record], self._as_contact if as_user else self._as_account)
 
@@ -203,7 +211,7 @@ class Puller:
 
     async def _run(self) -> int:
         with self._reading() as session:
-            self._index = AccountIndex.load(session)
+            self._index = AccountIndex.for_pull(session, self.connection_id)
         module = self.settings.module
         if module is SyncModule.ACCOUNTS:
             await self._pass("Accounts", self._as_account)
@@ -264,13 +272,17 @@ class Puller:
         self, session: Session, module: str, records: list[dict[str, Any]], handler: Any
     ) -> None:
         mappings = mapping_for(self.settings, module)
-        account_links = links(session, self.connection_id, "Accounts", "account")
-        own_links = links(session, self.connection_id, module, "account")
-        user_links = links(session, self.connection_id, module, "user")
-        for record in records:
-            if record.get("id"):
-                values = _values(module, record, mappings)
-                handler(session, values, record, own_links, account_links, user_links)
+        rows = [r for r in records if r.get("id")]
+        values = [_values(module, r, mappings) for r in rows]
+        self._page = _Page.load(session, self.connection_id, module, rows, values)
+        for record, value in zip(rows, values, strict=True):
+            handler(session, value, record)
+        if self._page.new_accounts:
+            session.flush()  # one batch of INSERTs gives every new account its id
+            for value, account in self._page.new_accounts:
+                self._write(session, value, account, overwrite=False, new=True)
+            self._page.new_accounts.clear()
+        self._page.finish(session, self.connection_id, self.clock())
 
     # ------------------------------------------------------------------ records
 
@@ -284,17 +296,9 @@ class Puller:
             keep=action is not Action.UNCHANGED,
         )
 
-    def _as_account(
-        self,
-        session: Session,
-        values: _Values,
-        record: dict[str, Any],
-        own_links: dict[str, Any],
-        _account_links: dict[str, Any],
-        _user_links: dict[str, Any],
-    ) -> None:
+    def _as_account(self, session: Session, values: _Values, record: dict[str, Any]) -> None:
         """A CRM record that is (or becomes) a workspace Account."""
-        link = own_links.get(values.crm_id)
+        link = self._page.links.get((values.module, values.crm_id, "account"))
         if link is not None and link.local_id is not None:
             account = session.get(Account, link.local_id)
             if account is not None:
@@ -315,8 +319,9 @@ class Puller:
                 )
                 return
         identifier = values.identifier
-        if not identifier or identifier in self._index.by_identifier:
+        if not identifier or identifier in self._page.taken:
             identifier = f"zoho-crm:{values.crm_id}"
+        self._page.taken.add(identifier)
         account = Account(
             identifier=identifier,
             name=values.name,
@@ -328,9 +333,7 @@ class Puller:
             updated_at=self.clock(),
         )
         session.add(account)
-        session.flush()
-        self._index.add(account.id, identifier, values.email, values.name, values.company)
-        self._write(session, values, account, overwrite=False, new=True)
+        self._page.new_accounts.append((values, account))  # written once it has an id
         reason = _duplicate_reason(match, "kept beside it") if match is not None else ""
         self._item(values, Action.CREATE, account.id, reason)
 
@@ -339,9 +342,6 @@ class Puller:
         session: Session,
         values: _Values,
         record: dict[str, Any],
-        own_links: dict[str, Any],
-        account_links: dict[str, Any],
-        user_links: dict[str, Any],
     ) -> None:
         """A CRM Contact under 'Accounts and their Contacts': a User of its account."""
         lookup = record.get("Account_Name")
@@ -350,7 +350,7 @@ class Puller:
         )
         if account_crm_id is None:
             if self.settings.include_orphans:
-                self._as_account(session, values, record, own_links, account_links, user_links)
+                self._as_account(session, values, record)
             else:
                 self._item(
                     values,
@@ -359,7 +359,7 @@ class Puller:
                     "account are not included.",
                 )
             return
-        link = account_links.get(account_crm_id)
+        link = self._page.links.get(("Accounts", account_crm_id, "account"))
         if link is None or link.local_id is None:
             self._item(
                 values,
@@ -368,7 +368,7 @@ class Puller:
                 "synced (outside the account view, or skipped as a duplicate).",
             )
             return
-        existing = user_links.get(values.crm_id)
+        existing = self._page.links.get(("Contacts", values.crm_id, "user"))
         self._write_user(session, values, link.local_id)
         self._item(values, Action.UPDATE if existing else Action.CREATE, link.local_id)
 
@@ -387,17 +387,13 @@ class Puller:
         raw = dict(values.raw)
         if values.custom:
             raw["billbridge_custom"] = values.custom
-        source = session.scalars(
-            select(AccountSource).where(
-                AccountSource.connection_id == self.connection_id,
-                AccountSource.source_id == values.crm_id,
-            )
-        ).first()
+        source = self._page.sources.get(values.crm_id)
         if source is None:
             source = AccountSource(
                 connection_id=self.connection_id, source_id=values.crm_id, account_id=account.id
             )
             session.add(source)
+            self._page.sources[values.crm_id] = source
         source.account_id = account.id
         source.identifier = account.identifier
         source.name = values.name
@@ -408,16 +404,8 @@ class Puller:
         source.deleted_at = None
         source.raw = raw
         source.synced_at = now
-        save_link(
-            session,
-            self.connection_id,
-            values.module,
-            values.crm_id,
-            "account",
-            local_id=account.id,
-            origin="pull",
-            now=now,
-            pulled=True,
+        self._page.link(
+            session, self.connection_id, values.module, values.crm_id, "account", account.id, now
         )
         if values.module == "Contacts":
             self._write_user(session, values, account.id, link=False)
@@ -426,14 +414,11 @@ class Puller:
         self, session: Session, values: _Values, account_id: int, *, link: bool = True
     ) -> None:
         now = self.clock()
-        user = session.scalars(
-            select(User).where(
-                User.connection_id == self.connection_id, User.source_id == values.crm_id
-            )
-        ).first()
+        user = self._page.users.get(values.crm_id)
         if user is None:
             user = User(connection_id=self.connection_id, source_id=values.crm_id)
             session.add(user)
+            self._page.users[values.crm_id] = user
         user.account_id = account_id
         user.first_name = values.first_name
         user.last_name = values.last_name
@@ -446,18 +431,114 @@ class Puller:
         user.raw = dict(values.raw)
         user.synced_at = now
         if link:
-            session.flush()
-            save_link(
-                session,
-                self.connection_id,
-                "Contacts",
-                values.crm_id,
-                "user",
-                local_id=user.id,
-                origin="pull",
-                now=now,
-                pulled=True,
+            self._page.user_links.append((values.crm_id, user))
+
+
+@dataclass
+class _Page:
+    """What one page's writes need, read in a few queries instead of one per record."""
+
+    links: dict[tuple[str, str, str], CrmLink] = field(default_factory=dict)
+    sources: dict[str, AccountSource] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)
+    user_links: list[tuple[str, User]] = field(default_factory=list)
+    new_accounts: list[tuple[_Values, Account]] = field(default_factory=list)
+
+    @classmethod
+    def load(
+        cls,
+        session: Session,
+        connection_id: int,
+        module: str,
+        records: list[dict[str, Any]],
+        values: list[_Values],
+    ) -> _Page:
+        page = cls()
+        ids = [str(r["id"]) for r in records]
+        accounts = [
+            str(r["Account_Name"]["id"])
+            for r in records
+            if isinstance(r.get("Account_Name"), dict) and r["Account_Name"].get("id")
+        ]
+        wanted = (
+            [(module, ids), ("Accounts", accounts)] if module == "Contacts" else [(module, ids)]
+        )
+        for link_module, link_ids in wanted:
+            if not link_ids:
+                continue
+            for row in session.scalars(
+                select(CrmLink).where(
+                    CrmLink.connection_id == connection_id,
+                    CrmLink.module == link_module,
+                    CrmLink.crm_id.in_(link_ids),
+                )
+            ):
+                page.links[(row.module, row.crm_id, row.local_type)] = row
+        local = [
+            r.local_id for r in page.links.values() if r.local_id and r.local_type == "account"
+        ]
+        if local:
+            list(session.scalars(select(Account).where(Account.id.in_(local))))  # identity map
+        if ids:
+            page.sources = {
+                s.source_id: s
+                for s in session.scalars(
+                    select(AccountSource).where(
+                        AccountSource.connection_id == connection_id,
+                        AccountSource.source_id.in_(ids),
+                    )
+                )
+            }
+            page.users = {
+                u.source_id: u
+                for u in session.scalars(
+                    select(User).where(User.connection_id == connection_id, User.source_id.in_(ids))
+                )
+            }
+        candidates = [v.identifier for v in values if v.identifier]
+        if candidates:
+            page.taken = set(
+                session.scalars(
+                    select(Account.identifier).where(Account.identifier.in_(candidates))
+                )
             )
+        return page
+
+    def link(
+        self,
+        session: Session,
+        connection_id: int,
+        module: str,
+        crm_id: str,
+        local_type: str,
+        local_id: int,
+        now: datetime,
+    ) -> None:
+        key = (module, crm_id, local_type)
+        row = self.links.get(key)
+        if row is None:
+            row = CrmLink(
+                connection_id=connection_id,
+                module=module,
+                crm_id=crm_id,
+                local_type=local_type,
+                origin="pull",
+                created_at=now,
+            )
+            session.add(row)
+            self.links[key] = row
+        row.local_id = local_id
+        row.pulled_at = now
+
+    def finish(self, session: Session, connection_id: int, now: datetime) -> None:
+        """Links the page's new users (their ids exist once flushed)."""
+        if not self.user_links:
+            return
+        session.flush()
+        for crm_id, user in self.user_links:
+            self.link(session, connection_id, "Contacts", crm_id, "user", user.id, now)
+        self.user_links.clear()
 
 
 def _duplicate_reason(match: Match, outcome: str) -> str:

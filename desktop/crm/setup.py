@@ -235,7 +235,7 @@ class CrmSetup:
         counts = {"identifier": 0, "email": 0, "name": 0}
         linked = 0
         with database.session() as session:
-            index = AccountIndex.load(session)
+            index = AccountIndex.for_pull(session, row.id)
             known = {
                 module: set(links(session, row.id, module, "account"))
                 for module in ("Accounts", "Contacts")
@@ -527,4 +527,4 @@ def _enum(kind: Any, value: Any, what: str) -> Any:
         return kind(value.value if hasattr(value, "value") else str(value))
     except ValueError:
         options = ", ".join(v.value for v in kind)
-        raise ConfigurationError(f"{value!r} is not a {what}; use one of {options}.") from None
+        raise ConfigurationError(f"{value!r} is not a valid {what}; use one of {options}.") from None
