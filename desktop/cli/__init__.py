@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.cli.sandbox",
     "desktop.cli.connections",
     "desktop.cli.sync",
+    "desktop.cli.crm",
     "desktop.cli.webhooks",
     "desktop.cli.serve",
     "desktop.cli.metrics",

@@ -37,7 +37,9 @@ def register(subparsers: Any) -> None:
     commands = parser.add_subparsers(dest="connection_command", metavar="ACTION", required=True)
 
     add = commands.add_parser("add", help="add a billing connection")
-    add.add_argument("--kind", required=True, choices=("zoho-billing", "recurly", "chargebee"))
+    add.add_argument(
+        "--kind", required=True, choices=("zoho-billing", "recurly", "chargebee", "zoho-crm")
+    )
     add.add_argument("--name", required=True, help="a name for the connection")
     add.add_argument("--site", help="Chargebee site name, or Recurly subdomain (one site)")
     add.add_argument("--org-id", help="Zoho Billing organization id")
@@ -49,6 +51,7 @@ def register(subparsers: Any) -> None:
     add.add_argument("--id-source", choices=("native", "custom-field"), default="native")
     add.add_argument("--id-object", choices=("account", "subscription"))
     add.add_argument("--id-field", help="the custom field holding the account identifier")
+    add.add_argument("--owner-email", help="Zoho CRM: the CRM user who owns created records")
     add.add_argument(
         "--secret-env",
         metavar="VAR",
@@ -66,6 +69,10 @@ def register(subparsers: Any) -> None:
 
 def run_add(args: argparse.Namespace, context: CliContext) -> int:
     """Adds a connection."""
+    if args.kind == "zoho-crm":
+        from desktop.cli.crm import run_add as run_add_crm
+
+        return run_add_crm(args, context)
     secret = secret_from_env(args.secret_env)
     settings: dict[str, Any] = {
         "site": args.site,

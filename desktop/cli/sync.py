@@ -21,7 +21,7 @@ from desktop.errors import BillbridgeError
 from desktop.jobs import Cancelled, CancelToken, JobContext, Progress
 from desktop.storage import models
 from desktop.sync.engine import RunSummary, SyncEngine
-from desktop.sync.registry import BILLING_KINDS
+from desktop.sync.registry import BILLING_KINDS, CRM_KINDS
 
 EXPORTS = ("accounts", "users", "subscriptions", "invoices")
 
@@ -152,7 +152,11 @@ def run_sync(args: argparse.Namespace, context: CliContext) -> int:
     secret = secret_from_env(args.secret_env)
     engine = _engine(context)
     if args.name:
-        engine.connection(args.name)  # a clear "no such connection" before anything else
+        row = engine.connection(args.name)  # a clear "no such connection" before anything else
+        if row.kind in CRM_KINDS:
+            from desktop.cli.crm import run_sync as run_crm_sync
+
+            return run_crm_sync(args.name, full=args.full, secret=secret, context=context)
         return _run_one(engine, args.name, full=args.full, secret=secret, context=context)[0]
     with context.database().session() as session:
         names = session.scalars(

@@ -269,15 +269,21 @@ class CrmIntegration:
     # ================================================================ runs
 
     def preview(
-        self, name: str, *, context: JobContext | None = None, secret_override: str | None = None
+        self,
+        name: str,
+        *,
+        settings: CrmSettings | None = None,
+        context: JobContext | None = None,
+        secret_override: str | None = None,
     ) -> SyncReport:
         """The dry run: what a sync would create, update, skip and fail, per module.
 
-        Reads the CRM (views, indexes) but writes nothing, anywhere.
+        Reads the CRM (views, indexes) but writes nothing, anywhere. ``settings`` previews
+        unsaved settings (the wizard's summary page, ``crm setup --dry-run``).
         """
         row = self._row(name)
         self._check_runnable(row, "manual")
-        settings = self._configured(row)
+        settings = settings or self._configured(row)
         report = SyncReport(dry_run=True)
         context = context or JobContext()
 

@@ -527,4 +527,6 @@ def _enum(kind: Any, value: Any, what: str) -> Any:
         return kind(value.value if hasattr(value, "value") else str(value))
     except ValueError:
         options = ", ".join(v.value for v in kind)
-        raise ConfigurationError(f"{value!r} is not a valid {what}; use one of {options}.") from None
+        raise ConfigurationError(
+            f"{value!r} is not a valid {what}; use one of {options}."
+        ) from None
