@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -86,8 +87,10 @@ def client_factory(
     clock: Clock,
     transport: Callable[[], httpx.AsyncBaseTransport | None] | None = None,
     sleep: Sleep = asyncio.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> ClientFactory:
-    """A factory of real clients (``transport`` builds a test transport per client)."""
+    """A factory of real clients (``transport`` builds a test transport per client;
+    ``sleep`` and ``monotonic`` let tests pass waits instantly)."""
 
     def build(
         endpoint: CrmEndpoint, credentials: ZohoCredentials, cancel: CancelToken
@@ -103,6 +106,7 @@ def client_factory(
             transport=transport() if transport else None,
             cancel=cancel,
             sleep=sleep,
+            monotonic=monotonic,
         )
 
     return build

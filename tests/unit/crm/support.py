@@ -38,14 +38,32 @@ SECRET = json.dumps(
 )
 
 
-async def no_wait(_seconds: float) -> None:
-    """A sleep that does not sleep (back-off and 429 waits pass instantly)."""
-    await asyncio.sleep(0)
+class FakeTime:
+    """A monotonic clock that only moves when something sleeps (waits pass instantly)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        """The fake monotonic time."""
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Moves the fake time instead of waiting."""
+        self.now += seconds
+        self.slept += seconds
+        await asyncio.sleep(0)
 
 
-def integration_for(database: Database, sandbox: Sandbox, clock: ManualClock) -> CrmIntegration:
+def integration_for(
+    database: Database, sandbox: Sandbox, clock: ManualClock, time: FakeTime | None = None
+) -> CrmIntegration:
     """An integration on the in-process sandbox."""
-    factory = client_factory(clock.now, transport=sandbox.transport, sleep=no_wait)
+    fake = time or FakeTime()
+    factory = client_factory(
+        clock.now, transport=sandbox.transport, sleep=fake.sleep, monotonic=fake.monotonic
+    )
     return CrmIntegration(
         database, KeyringSecretStore(), clock.now, client_factory=factory, heartbeat_seconds=None
     )
