@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -669,6 +670,16 @@ class Pusher:
         return record
 
     async def _send(self, module: str, op: str, batch: list[Planned], run_id: int | None) -> None:
+        started = time.perf_counter()
+        try:
+            await self._send_batch(module, op, batch, run_id)
+        finally:
+            spent = time.perf_counter() - started
+            self.report.write_seconds[module] = self.report.write_seconds.get(module, 0.0) + spent
+
+    async def _send_batch(
+        self, module: str, op: str, batch: list[Planned], run_id: int | None
+    ) -> None:
         records = [self._resolved(p) for p in batch]
         method, path = ("PUT", f"/{module}") if op == "update" else ("POST", f"/{module}/upsert")
         checks = [_CHECKS[module]] if op == "upsert" else None

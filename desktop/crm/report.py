@@ -83,6 +83,7 @@ class SyncReport:
         counts: ``(direction, module)`` → counts, in the order first seen.
         items: up to :data:`MAX_ITEMS` items (failures first kept).
         write_calls: CRM write calls per module (a real run; 0 in a dry run).
+        write_seconds: seconds spent writing each module (calls and their bookkeeping).
         notes: sentences about the run as a whole (a currency warning …).
     """
 
@@ -90,6 +91,7 @@ class SyncReport:
     counts: dict[tuple[str, str], ModuleCounts] = field(default_factory=dict)
     items: list[ReportItem] = field(default_factory=list)
     write_calls: dict[str, int] = field(default_factory=dict)
+    write_seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def module(self, direction: Direction, module: str) -> ModuleCounts:
@@ -156,5 +158,6 @@ class SyncReport:
                 for c in self.counts.values()
             ],
             "write_calls": dict(self.write_calls),
+            "write_seconds": {k: round(v, 3) for k, v in self.write_seconds.items()},
             "notes": list(self.notes),
         }
