@@ -47,7 +47,7 @@ class HeadlessService:
         schedule_interval: float = 60.0,
     ) -> None:
         self.receiver = WebhookReceiverService(
-            database, secrets, clock, host=host, port=port, environ=environ
+            database, secrets, clock, host=host, port=port, environ=environ, apply="process"
         )
         self.schedules = ScheduleLoop(schedules, clock, cancel=cancel, interval=schedule_interval)
         self._stopped = threading.Event()

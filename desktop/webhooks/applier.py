@@ -18,9 +18,10 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from desktop.timeutil import Clock
 from desktop.webhooks.apply import apply_event
 from desktop.webhooks.events import EventRejected, parse_event, peek_identity
 from desktop.webhooks.store import EventStatus
+from desktop.webhooks.turns import WriteTurns
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,22 @@ REPLAYABLE: Final[tuple[str, ...]] = (
 )
 
 AfterApply = Callable[[], None]
+
+
+class StopFlag(Protocol):
+    """A ``threading.Event`` or a ``multiprocessing`` event."""
+
+    def is_set(self) -> bool:
+        """Whether stopping was asked for."""
+        ...
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Waits until set or the timeout passes."""
+        ...
+
+
+#: During a long run of events, risk alerts are evaluated at least this often (seconds).
+AFTER_APPLY_EVERY: Final[float] = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,9 +87,9 @@ class EventApplier:
     Args:
         database: the workspace.
         clock: stamps ``applied_at`` and is "today" for overdue invoices.
-        write_lock: shared with the :class:`~desktop.webhooks.store.EventWriter` of the
-            same process, so their writes take turns in Python rather than waiting on the
-            database's lock.
+        turns: shared with the :class:`~desktop.webhooks.store.EventWriter` of the same
+            process: applying takes background turns and paces itself while events are
+            arriving (see :mod:`desktop.webhooks.turns`).
         after_apply: called once after each run that applied something.
         poll_seconds: how often the thread looks for events stored by other processes.
     """
@@ -81,14 +99,14 @@ class EventApplier:
         database: Database,
         clock: Clock,
         *,
-        write_lock: threading.Lock | None = None,
+        turns: WriteTurns | None = None,
         after_apply: AfterApply | None = None,
         poll_seconds: float = 2.0,
         batch: int = 200,
     ) -> None:
         self._database = database
         self._clock = clock
-        self._lock = write_lock or threading.Lock()
+        self._turns = turns or WriteTurns(enabled=database.dialect == "sqlite")
         self._after_apply = after_apply
         self._poll = poll_seconds
         self._batch = batch
@@ -118,19 +136,36 @@ class EventApplier:
         self._wake.set()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
+        self.run_until(self._stop, self._wake)
+
+    def run_until(self, stop: StopFlag, wake: StopFlag | None = None) -> None:
+        """Applies what arrives until ``stop`` is set (looks again on ``wake`` or a poll).
+
+        ``wake`` must also offer ``clear()`` (a threading or multiprocessing event).
+        """
+        while not stop.is_set():
+            clear = getattr(wake, "clear", None)
+            if callable(clear):
+                clear()
             try:
-                self.apply_pending(stop=self._stop)
+                self.apply_pending(stop=stop)
             except Exception as error:  # the loop must survive a database outage
                 log.error("Applying webhook events failed; retrying", exc_info=error)
-            self._wake.wait(self._poll)
+            if wake is not None:
+                wake.wait(self._poll)
+            else:
+                stop.wait(self._poll)
 
     # ---------------------------------------------------------------- applying
 
-    def apply_pending(self, *, stop: threading.Event | None = None) -> list[Outcome]:
-        """Applies every ``received`` event, oldest first, then runs ``after_apply``."""
+    def apply_pending(self, *, stop: StopFlag | None = None) -> list[Outcome]:
+        """Applies every ``received`` event, oldest first, then runs ``after_apply``.
+
+        During a long run ``after_apply`` also runs every :data:`AFTER_APPLY_EVERY`
+        seconds, so alerts do not wait for the end of a burst.
+        """
         outcomes: list[Outcome] = []
+        pending_after, last_after = False, time.monotonic()
         while stop is None or not stop.is_set():
             with self._database.session() as session:
                 ids = list(
@@ -146,8 +181,16 @@ class EventApplier:
             for event_id in ids:
                 if stop is not None and stop.is_set():
                     break
-                outcomes.append(self.apply_one(event_id))
-        if any(o.status == EventStatus.APPLIED for o in outcomes):
+                started = time.monotonic()
+                outcome = self.apply_one(event_id)
+                outcomes.append(outcome)
+                if outcome.status == EventStatus.APPLIED:
+                    pending_after = True
+                if pending_after and time.monotonic() - last_after > AFTER_APPLY_EVERY:
+                    self._run_after_apply()
+                    pending_after, last_after = False, time.monotonic()
+                self._turns.pace(time.monotonic() - started, stop)
+        if pending_after:
             self._run_after_apply()
         return outcomes
 
@@ -162,7 +205,7 @@ class EventApplier:
     def apply_one(self, event_row_id: int) -> Outcome:
         """Claims and applies one ``received`` event (``skipped`` if someone else has it)."""
         try:
-            with self._lock, self._database.transaction() as session:
+            with self._turns.background(), self._database.transaction() as session:
                 return self._claim_and_apply(session, event_row_id)
         except (EventRejected, Unnormalisable, BillbridgeError) as error:
             return self._record_failure(event_row_id, error, str(error))
@@ -230,7 +273,7 @@ class EventApplier:
 
     def _record_failure(self, event_row_id: int, error: BaseException, reason: str) -> Outcome:
         status = EventStatus.REJECTED if isinstance(error, EventRejected) else EventStatus.FAILED
-        with self._lock, self._database.transaction() as session:
+        with self._turns.background(), self._database.transaction() as session:
             result = session.execute(
                 update(WebhookEvent)
                 .where(
@@ -253,7 +296,7 @@ class EventApplier:
             NotFoundError: no such event.
             BillbridgeError: it is waiting to be applied already.
         """
-        with self._lock, self._database.transaction() as session:
+        with self._turns.background(), self._database.transaction() as session:
             reset = session.execute(
                 update(WebhookEvent)
                 .where(WebhookEvent.id == event_row_id, WebhookEvent.status.in_(REPLAYABLE))

@@ -10,18 +10,24 @@ Used by ``billbridge serve`` and by the app's *Run webhook receiver* setting::
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
+import multiprocessing.process
 import os
+import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from desktop.secrets import SecretStore
-from desktop.storage.database import Database
-from desktop.timeutil import Clock
+from desktop.storage.database import Database, open_database
+from desktop.timeutil import Clock, utc_now
 from desktop.webhooks.applier import AfterApply, EventApplier, alert_hook
 from desktop.webhooks.http import MAX_BODY, ReceiverServer, WebhookEndpoint
 from desktop.webhooks.receivers import ReceiverDirectory
 from desktop.webhooks.store import EventWriter
+from desktop.webhooks.turns import WriteTurns
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,10 @@ class WebhookReceiverService:
             process's environment).
         after_apply: run once after each run of applied events; default: the health
             core's risk-alert evaluation when it exists.
-        apply: whether this process applies events (a second process may only store).
+        apply: where stored events are applied: ``"thread"`` (in this process, the app's
+            choice), ``"process"`` (a separate process started and stopped with the
+            receiver, so applying never competes with answering for the interpreter
+            lock — ``billbridge serve``'s choice) or ``"none"`` (another process applies).
         max_body: the body size limit in bytes.
     """
 
@@ -56,27 +65,30 @@ class WebhookReceiverService:
         port: int = DEFAULT_PORT,
         environ: Mapping[str, str] | None = None,
         after_apply: AfterApply | None = None,
-        apply: bool = True,
+        apply: str = "thread",
         max_body: int = MAX_BODY,
     ) -> None:
-        lock = threading.Lock()
+        if apply not in ("thread", "process", "none"):
+            raise ValueError(apply)
+        turns = WriteTurns(enabled=database.dialect == "sqlite", processes=apply == "process")
         self.directory = ReceiverDirectory(
             database, secrets, environ=os.environ if environ is None else environ
         )
         self.applier: EventApplier | None = None
-        if apply:
+        self.applier_process: ApplierProcess | None = None
+        on_stored: Callable[[], None] | None = None
+        if apply == "thread":
             self.applier = EventApplier(
                 database,
                 clock,
-                write_lock=lock,
+                turns=turns,
                 after_apply=after_apply if after_apply is not None else alert_hook(database, clock),
             )
-        self.writer = EventWriter(
-            database,
-            clock,
-            write_lock=lock,
-            on_stored=self.applier.wake if self.applier is not None else None,
-        )
+            on_stored = self.applier.wake
+        elif apply == "process":
+            self.applier_process = ApplierProcess(database, turns)
+            on_stored = self.applier_process.wake
+        self.writer = EventWriter(database, clock, turns=turns, on_stored=on_stored)
         endpoint = WebhookEndpoint(self.directory.get, self.writer.store_async, max_body=max_body)
         self.server = ReceiverServer(endpoint, host, port)
         self._running = False
@@ -96,6 +108,8 @@ class WebhookReceiverService:
         self.writer.start()
         if self.applier is not None:
             self.applier.start()
+        if self.applier_process is not None:
+            self.applier_process.start()
         self.server.start()
         self._running = True
         log.info("Webhook receiver listening on %s", self.url)
@@ -114,4 +128,82 @@ class WebhookReceiverService:
         self.writer.stop()
         if self.applier is not None:
             self.applier.stop()
+        if self.applier_process is not None:
+            self.applier_process.stop()
         log.info("Webhook receiver stopped")
+
+
+class ApplierProcess:
+    """An :class:`EventApplier` in a child process (spawned, lower priority).
+
+    The child opens the workspace itself, applies what is waiting, then applies on each
+    wake (the writer wakes it after storing) or poll, and evaluates risk alerts after
+    each run. Stopping finishes the event being applied; a child that does not stop in
+    time is terminated — its open transaction rolls back and the event stays waiting.
+    """
+
+    def __init__(self, database: Database, turns: WriteTurns) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._context = context
+        self._url = database.url.render_as_string(hide_password=False)
+        self._turns = turns
+        self._wake = context.Event()
+        self._stop = context.Event()
+        self._process: multiprocessing.process.BaseProcess | None = None
+
+    def start(self) -> None:
+        """Starts the child."""
+        if self._process is None:
+            self._process = self._context.Process(
+                target=_apply_in_child,
+                args=(self._url, self._turns, self._wake, self._stop),
+                name="webhook-applier",
+                daemon=True,
+            )
+            self._process.start()
+
+    def wake(self) -> None:
+        """Asks the child to look for new events now."""
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the child is running."""
+        return self._process is not None and self._process.is_alive()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Asks the child to stop and waits; terminates it if it does not."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        self._stop.set()
+        self._wake.set()
+        process.join(timeout)
+        if process.is_alive():
+            log.warning("The webhook applier did not stop in time; terminating it")
+            process.terminate()
+            process.join(5)
+
+
+def _apply_in_child(url: str, turns: WriteTurns, wake: Any, stop: Any) -> None:
+    """The applier process: applies events until ``stop`` is set."""
+    with contextlib.suppress(OSError):
+        os.nice(5)  # answering requests comes first
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    parent = os.getppid()
+
+    def orphaned() -> None:  # a parent killed with SIGKILL cannot say stop
+        while not stop.wait(0.5):
+            if os.getppid() != parent:
+                stop.set()
+                wake.set()
+
+    threading.Thread(target=orphaned, name="parent-watch", daemon=True).start()
+    database = open_database(url, migrate=False)
+    try:
+        applier = EventApplier(
+            database, utc_now, turns=turns, after_apply=alert_hook(database, utc_now)
+        )
+        applier.run_until(stop, wake)
+    finally:
+        database.close()

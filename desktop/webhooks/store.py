@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Table, func, insert, select, tuple_, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from desktop.errors import BillbridgeError
 from desktop.storage.database import Database
 from desktop.storage.models import Connection, WebhookEvent, WebhookReceiver
 from desktop.timeutil import Clock
+from desktop.webhooks.turns import WriteTurns
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,8 @@ class EventWriter:
     Args:
         database: the workspace.
         clock: stamps ``received_at``.
-        write_lock: held while writing, shared with the applier so writes from one
-            process never wait on each other inside the database.
+        turns: shared with the applier of the same process; storing takes the urgent
+            turn (see :mod:`desktop.webhooks.turns`).
         on_stored: called (on the writer thread) after each batch that stored a new
             ``received`` event, for example to wake the applier.
         max_batch: the most events per transaction.
@@ -123,13 +124,13 @@ class EventWriter:
         database: Database,
         clock: Clock,
         *,
-        write_lock: threading.Lock | None = None,
+        turns: WriteTurns | None = None,
         on_stored: Callable[[], None] | None = None,
         max_batch: int = 256,
     ) -> None:
         self._database = database
         self._clock = clock
-        self._lock = write_lock or threading.Lock()
+        self._turns = turns or WriteTurns(enabled=database.dialect == "sqlite")
         self._on_stored = on_stored
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -200,7 +201,7 @@ class EventWriter:
     def _write(self, batch: list[tuple[Incoming, Future[Stored]]]) -> None:
         events = [event for event, _future in batch]
         try:
-            with self._lock:
+            with self._turns.urgent():
                 results = write_events(self._database, events, self._clock)
         except Exception as error:  # every waiting request must get an answer
             log.error("Storing %d webhook events failed", len(batch), exc_info=error)
@@ -237,14 +238,7 @@ def write_events(
 
 def _write_batch(session: Session, events: Sequence[Incoming], clock: Clock) -> list[Stored]:
     keys = {(e.connection_id, e.event_id) for e in events if e.event_id is not None}
-    existing: dict[tuple[int, str], int] = {}
-    if keys:
-        rows = session.execute(
-            select(WebhookEvent.connection_id, WebhookEvent.event_id, WebhookEvent.id).where(
-                tuple_(WebhookEvent.connection_id, WebhookEvent.event_id).in_(list(keys))
-            )
-        ).all()
-        existing = {(c, str(e)): i for c, e, i in rows}
+    existing = _ids_of(session, keys)
     now = clock()
     repeats: dict[int, int] = {}
     # index in ``events`` -> index in ``new_rows`` (several for a key repeated in the batch)
@@ -281,14 +275,7 @@ def _write_batch(session: Session, events: Sequence[Incoming], clock: Clock) -> 
                 "applied_at": None,
             }
         )
-    new_ids: list[int] = []
-    if new_rows:
-        table = WebhookEvent.__table__
-        assert isinstance(table, Table)
-        result = session.connection().execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), new_rows
-        )
-        new_ids = [int(row_id) for row_id in result.scalars()]
+    new_ids = _insert_rows(session, new_rows)
     for row_id, count in repeats.items():
         session.execute(
             update(WebhookEvent)
@@ -306,6 +293,51 @@ def _write_batch(session: Session, events: Sequence[Incoming], clock: Clock) -> 
             assert event.event_id is not None
             results.append(Stored(existing[(event.connection_id, event.event_id)], duplicate=True))
     return results
+
+
+def _ids_of(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """Stored row ids by (connection, event id), one indexed query per connection."""
+    by_connection: dict[int, list[str]] = {}
+    for connection_id, wanted in keys:
+        by_connection.setdefault(connection_id, []).append(wanted)
+    found: dict[tuple[int, str], int] = {}
+    for connection_id, event_ids in by_connection.items():
+        rows = session.execute(
+            select(WebhookEvent.event_id, WebhookEvent.id).where(
+                WebhookEvent.connection_id == connection_id,
+                WebhookEvent.event_id.in_(event_ids),
+            )
+        )
+        for event_id, row_id in rows:
+            found[(connection_id, str(event_id))] = int(row_id)
+    return found
+
+
+def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Inserts new rows; returns their ids in order.
+
+    Rows with an event id go in one ``executemany`` (no per-row ``RETURNING``, which
+    SQLite would run row by row) and their ids are read back by event id in one query;
+    the rare rejected bodies (no event id) are inserted one by one with ``RETURNING``.
+    """
+    if not rows:
+        return []
+    table = WebhookEvent.__table__
+    assert isinstance(table, Table)
+    connection = session.connection()
+    keyed = [row for row in rows if row["event_id"] is not None]
+    ids_by_key: dict[tuple[int, str], int] = {}
+    if keyed:
+        connection.execute(insert(table), keyed)
+        ids_by_key = _ids_of(session, {(row["connection_id"], row["event_id"]) for row in keyed})
+    ids: list[int] = []
+    for row in rows:
+        if row["event_id"] is not None:
+            ids.append(ids_by_key[(row["connection_id"], row["event_id"])])
+        else:
+            inserted = connection.execute(insert(table).returning(table.c.id), row).scalar_one()
+            ids.append(int(inserted))
+    return ids
 
 
 # ----------------------------------------------------------------------------- queries

@@ -1,0 +1,119 @@
+"""Taking turns at writing, so storing an event never queues behind applying one.
+
+SQLite lets one writer in at a time. The receiver's writer (which must commit before a
+request is answered) and the applier (which may wait) take turns through
+:class:`WriteTurns`: the writer's turn is *urgent* and goes before any waiting applier
+turn, and while the writer has been busy recently the applier paces itself (it rests
+three times as long as its last turn took), so a burst of requests keeps the receiver's
+response time flat and the applier catches up afterwards.
+
+Turns work between threads, or — built with ``processes=True`` — between a receiver
+process and the applier process it starts (``billbridge serve`` applies in a separate
+process so applying never competes with answering for the interpreter lock).
+
+On PostgreSQL writers do not block one another, so turns are not needed (``enabled``
+False makes them free) — the applier's claim still keeps an event from being applied
+twice.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+
+class _Waitable(Protocol):
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class _Box:
+    """A value with a ``.value`` attribute, like ``multiprocessing.Value`` (threads only)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class WriteTurns:
+    """Urgent and background turns at one database.
+
+    Args:
+        enabled: take turns at all (SQLite); when ``False`` every turn is immediate.
+        busy_window: seconds after an urgent turn during which background turns pace
+            themselves.
+        processes: share the turns with child processes (spawned with
+            ``multiprocessing``'s *spawn* context; pass the object to the child).
+    """
+
+    def __init__(
+        self, *, enabled: bool = True, busy_window: float = 0.2, processes: bool = False
+    ) -> None:
+        self.enabled = enabled
+        self._busy_window = busy_window
+        if processes:
+            context = multiprocessing.get_context("spawn")
+            self._condition: Any = context.Condition(context.Lock())
+            self._held: Any = context.Value("b", 0, lock=False)
+            self._urgent_waiting: Any = context.Value("i", 0, lock=False)
+            self._last_urgent: Any = context.Value("d", 0.0, lock=False)
+        else:
+            self._condition = threading.Condition()
+            self._held = _Box(0)
+            self._urgent_waiting = _Box(0)
+            self._last_urgent = _Box(0.0)
+
+    @contextmanager
+    def urgent(self) -> Iterator[None]:
+        """A turn that goes before every waiting background turn."""
+        if not self.enabled:
+            yield
+            return
+        with self._condition:
+            self._urgent_waiting.value += 1
+            while self._held.value:
+                self._condition.wait()
+            self._urgent_waiting.value -= 1
+            self._held.value = 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._held.value = 0
+                self._last_urgent.value = time.monotonic()
+                self._condition.notify_all()
+
+    @contextmanager
+    def background(self) -> Iterator[None]:
+        """A turn taken only when no urgent turn is waiting."""
+        if not self.enabled:
+            yield
+            return
+        with self._condition:
+            while self._held.value or self._urgent_waiting.value:
+                self._condition.wait(0.5)
+            self._held.value = 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._held.value = 0
+                self._condition.notify_all()
+
+    def busy(self) -> bool:
+        """Whether an urgent turn ended within the busy window."""
+        last = float(self._last_urgent.value)
+        return last > 0 and time.monotonic() - last < self._busy_window
+
+    def pace(self, last_turn: float, stop: _Waitable | None = None) -> None:
+        """Rests three times as long as the last background turn took while urgent work is
+        flowing (at most 0.1 s), so applying takes at most a quarter of the time a burst
+        of requests needs."""
+        if self.enabled and self.busy() and last_turn > 0:
+            rest = min(3 * last_turn, 0.1)
+            if stop is not None:
+                stop.wait(rest)
+            else:
+                time.sleep(rest)
