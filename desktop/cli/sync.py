@@ -18,6 +18,7 @@ from sqlalchemy import Select, select
 from desktop.cli.connections import secret_from_env
 from desktop.cli.context import CliContext
 from desktop.errors import BillbridgeError
+from desktop.health.after_sync import after_sync_hook
 from desktop.jobs import Cancelled, CancelToken, JobContext, Progress
 from desktop.storage import models
 from desktop.sync.engine import RunSummary, SyncEngine
@@ -111,7 +112,13 @@ def _cancel_on_sigint(token: CancelToken) -> Any:
 
 
 def _engine(context: CliContext) -> SyncEngine:
-    return SyncEngine(context.database(), context.secrets(), context.clock)
+    database = context.database()
+    return SyncEngine(
+        database,
+        context.secrets(),
+        context.clock,
+        after_run=after_sync_hook(database, context.clock),
+    )
 
 
 def _run_one(

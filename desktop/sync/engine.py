@@ -76,6 +76,9 @@ log = logging.getLogger(__name__)
 TransportFactory = Callable[[Connection], httpx.AsyncBaseTransport | None]
 #: Builds the whole client for a connection (policy and cancel token given).
 HttpFactory = Callable[[Connection, VendorPolicy, CancelToken], ReadOnlyClient]
+#: Called after each run that finished (succeeded or partial), outside the lock, with the
+#: run's summary and its job context (for example: recompute health, evaluate alerts).
+AfterRun = Callable[["RunSummary", JobContext], None]
 
 
 @dataclass
@@ -166,6 +169,8 @@ class SyncEngine:
         http_factory: builds the whole read-only client instead (wins over the above).
         locks: the lock manager (default: one on ``database``).
         heartbeat_seconds: how often a held lock's heartbeat is refreshed.
+        after_run: called after every finished run (see :data:`AfterRun`); an error in
+            it is logged and never fails the run.
     """
 
     def __init__(
@@ -178,6 +183,7 @@ class SyncEngine:
         http_factory: HttpFactory | None = None,
         locks: SyncLocks | None = None,
         heartbeat_seconds: float | None = 10.0,
+        after_run: AfterRun | None = None,
     ) -> None:
         self.database = database
         self.secrets = secrets
@@ -186,6 +192,7 @@ class SyncEngine:
         self._http_factory = http_factory
         self.locks = locks or SyncLocks(database, clock)
         self._heartbeat = heartbeat_seconds
+        self._after_run = after_run
 
     # ------------------------------------------------------------------ queries
 
@@ -325,9 +332,15 @@ class SyncEngine:
                 )
                 self._close_run(run_id, RunStatus.FAILED, message)
                 raise SyncFailure(message) from None
-            return self._summary(run_id, row.name)
+            summary = self._summary(run_id, row.name)
         finally:
             lock.release()
+        if self._after_run is not None:
+            try:
+                self._after_run(summary, context)
+            except Exception:
+                log.exception("The after-run hook failed after the sync of %s.", row.name)
+        return summary
 
     async def _async_main(
         self,
