@@ -9,11 +9,11 @@ lock makes it safe for an app and a ``billbridge serve`` on one database to both
 thread, one after the other; an error in one schedule is logged and never stops the
 loop. Stopping cancels a run in progress through the token it was given.
 
-Hooks: :func:`default_schedules` builds the billing schedule from
-``desktop.sync.scheduler`` and, once it exists, the hourly CRM schedule from
-``desktop.crm.scheduler`` — each module is expected to offer
-``build_schedule(database, secrets, clock, cancel) -> Schedule``, or a class with
-``run_due(now)`` taking ``(database, secrets)`` (and optionally ``clock`` / ``cancel``).
+Hooks: :data:`SCHEDULES` lists the builders. The billing schedule comes from
+``desktop.sync.scheduler`` once it exists (a ``build_schedule(database, secrets, clock,
+cancel)`` function, or a class with ``run_due(now)`` taking ``(database, secrets)`` and
+optionally ``clock`` / ``cancel``); the CRM schedule from
+:class:`desktop.crm.schedule.CrmSchedule`. Adding a schedule is one builder and one line.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from desktop.jobs import CancelToken
+from desktop.jobs import CancelToken, JobContext
 from desktop.secrets import SecretStore
 from desktop.storage.database import Database
 from desktop.timeutil import Clock
@@ -151,10 +151,36 @@ def _build(
     return None
 
 
-#: Where the schedules come from, with the phrase shown when one is missing.
-SCHEDULE_MODULES: tuple[tuple[str, str], ...] = (
-    ("desktop.sync.scheduler", "daily billing syncs at 00:00 UTC"),
-    ("desktop.crm.scheduler", "hourly CRM syncs"),
+def billing_schedule(
+    database: Database, secrets: SecretStore, clock: Clock, cancel: CancelToken
+) -> Schedule | None:
+    """Daily billing syncs at 00:00 UTC, from the sync engine's scheduler (if present)."""
+    return _build("desktop.sync.scheduler", database, secrets, clock, cancel)
+
+
+def crm_schedule(
+    database: Database, secrets: SecretStore, clock: Clock, cancel: CancelToken
+) -> Schedule | None:
+    """Automatic CRM syncs (hourly by default) from :mod:`desktop.crm.schedule`."""
+    try:
+        from desktop.crm.schedule import CrmSchedule
+        from desktop.crm.service import CrmIntegration
+    except ImportError:
+        return None
+    schedule = CrmSchedule(CrmIntegration(database, secrets, clock))
+
+    def run_due(now: datetime) -> Any:
+        return schedule.run_due(now, JobContext(cancel=cancel))
+
+    return NamedSchedule("CRM syncs (hourly unless set otherwise)", run_due)
+
+
+ScheduleBuilder = Callable[[Database, SecretStore, Clock, CancelToken], "Schedule | None"]
+
+#: The schedules ``billbridge serve`` runs, with the phrase shown when one is missing.
+SCHEDULES: tuple[tuple[ScheduleBuilder, str], ...] = (
+    (billing_schedule, "daily billing syncs at 00:00 UTC"),
+    (crm_schedule, "hourly CRM syncs"),
 )
 
 
@@ -164,8 +190,8 @@ def default_schedules(
     """The schedules this build has, and phrases naming the ones it lacks."""
     schedules: list[Schedule] = []
     missing: list[str] = []
-    for module_name, phrase in SCHEDULE_MODULES:
-        schedule = _build(module_name, database, secrets, clock, cancel)
+    for builder, phrase in SCHEDULES:
+        schedule = builder(database, secrets, clock, cancel)
         if schedule is None:
             missing.append(phrase)
         else:

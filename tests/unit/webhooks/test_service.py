@@ -267,3 +267,18 @@ def test_memory_secret_store_serves_too(seeded: Seeded) -> None:
     finally:
         service.stop()
     assert response.status_code == 200
+
+
+def test_serve_runs_the_crm_schedule_and_names_what_is_missing(seeded: Seeded) -> None:
+    from desktop.jobs import CancelToken
+    from desktop.serve.schedules import default_schedules
+
+    schedules, missing = default_schedules(
+        seeded.database, KeyringSecretStore(), clock, CancelToken()
+    )
+    names = [schedule.name for schedule in schedules]
+    assert any("CRM" in name for name in names)
+    assert len(schedules) + len(missing) == 2
+    loop = ScheduleLoop(schedules, clock)
+    loop.run_round()  # no CRM connection is due: nothing runs, nothing fails
+    assert loop.rounds == 1
