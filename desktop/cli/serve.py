@@ -16,7 +16,7 @@ from desktop.serve.schedules import default_schedules
 from desktop.serve.service import HeadlessService, stop_on_signals
 from desktop.storage.database import Database
 from desktop.webhooks.auth import token_env_name
-from desktop.webhooks.receivers import list_receivers
+from desktop.webhooks.receivers import ReceiverDirectory, list_receivers
 from desktop.webhooks.service import DEFAULT_PORT
 
 
@@ -58,7 +58,7 @@ def _configure_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _describe_receivers(database: Database, base: str) -> list[str]:
+def _describe_receivers(database: Database, base: str, directory: ReceiverDirectory) -> list[str]:
     with database.session() as session:
         receivers = list_receivers(session)
     if not receivers:
@@ -69,7 +69,16 @@ def _describe_receivers(database: Database, base: str) -> list[str]:
         from_env = (
             " (token from environment)" if token_env_name(receiver.name) in os.environ else ""
         )
-        lines.append(f"  {base}{receiver.path} → {receiver.connection_name}{signed}{from_env}")
+        active = directory.get(receiver.name)
+        missing = (
+            f" — NO TOKEN: neither the keychain nor {token_env_name(receiver.name)} has it, "
+            "so every request is refused"
+            if active is None or active.token is None
+            else ""
+        )
+        lines.append(
+            f"  {base}{receiver.path} → {receiver.connection_name}{signed}{from_env}{missing}"
+        )
     return lines
 
 
@@ -105,7 +114,7 @@ def run(args: argparse.Namespace, context: CliContext) -> int:
     out = context.out
     print(f"Billbridge is serving the workspace {database.display}.", file=out)
     print(f"Webhook receiver on {service.url}:", file=out)
-    for line in _describe_receivers(database, service.url):
+    for line in _describe_receivers(database, service.url, service.receiver.directory):
         print(line, file=out)
     if args.no_schedules:
         print("Schedules: off (--no-schedules).", file=out)

@@ -202,3 +202,18 @@ def test_background_applier_applies_on_wake(seeded: Seeded) -> None:
     finally:
         applier.stop()
     assert _events(seeded)[0].status == "applied"
+
+
+def test_event_of_a_disabled_connection_fails_with_the_fix(seeded: Seeded) -> None:
+    from desktop.storage.models import Connection
+
+    with seeded.database.transaction() as session:
+        connection = session.get(Connection, seeded.connection_id)
+        assert connection is not None
+        connection.status = "disabled"
+    write_events(seeded.database, [_incoming(seeded, "off")], clock)
+    (outcome,) = EventApplier(seeded.database, clock).apply_pending()
+    assert outcome.status == "failed"
+    assert outcome.reason == (
+        "The connection Acme Zoho is disabled; enable it and replay the event."
+    )

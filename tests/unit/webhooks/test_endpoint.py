@@ -225,3 +225,24 @@ def test_token_from_environment_overrides_the_keychain(seeded: Seeded) -> None:
         assert call(endpoint, headers={"authorization": seeded.authorization}).status == 401
     finally:
         writer.stop()
+
+
+def test_receiver_without_a_token_refuses_everything(seeded: Seeded, writer: EventWriter) -> None:
+    from desktop.webhooks.receivers import create_receiver
+
+    create_receiver(
+        seeded.database,
+        KeyringSecretStore(),
+        name="tokenless",
+        connection_name="Acme Zoho",
+        keep_token=False,
+    )
+    directory = ReceiverDirectory(seeded.database, KeyringSecretStore(), environ={})
+    endpoint = WebhookEndpoint(directory.get, writer.store_async)
+    response = call(
+        endpoint,
+        target="/webhooks/zoho-billing/tokenless",
+        headers={"authorization": authorization_header("tokenless", "")},
+    )
+    assert response.status == 401
+    assert stored_count(seeded) == 0
