@@ -1,160 +1,214 @@
-"""Benchmark 1: initial sync of the Chargebee simulator over loopback into SQLite.
+"""Benchmark 1: initial sync of the Chargebee simulator over loopback into SQLite, and the
+same data through Singer's tap-chargebee from PyPI.
 
 Usage::
 
-    .venv/bin/python bench/sync_initial.py [--size 100000] [--rate-limit none]
+    .venv/bin/python bench/sync_initial.py [--size 125000] [--tap-size 20000]
+        [--tap-venv /tmp/billbridge-tap-chargebee] [--no-tap]
 
-``--size`` is the sandbox's customer count across both Chargebee sites (the ``acme`` site
-holds about half, with ~1.5 subscriptions and ~5 invoices per customer). The sandbox
-runs in a separate process (``billbridge sandbox``), so the peak RSS printed is the
-sync's own. Prints records/s, API calls against the minimum (records ÷ 100, Chargebee's
-largest page) and peak RSS.
+``--size`` is the simulator's customer count across both Chargebee sites; the synced
+site ``acme`` holds 80 %, so the default 125,000 gives the issue's 100,000 customers,
+150,000 subscriptions and 500,000 invoices (of which the simulator's live ones are
+listed). The simulator runs in its own process, so the peak RSS printed is the sync's.
 
-Not done yet: the tap-chargebee comparison (see the closing note of issue 4).
+tap-chargebee is installed from PyPI into ``--tap-venv`` (created on first use) and run
+unchanged: a ``sitecustomize`` on its ``PYTHONPATH`` sends its requests to the simulator
+and removes its client-side limiter (see ``bench/sync_common.py``); its records go to
+/dev/null. It reads about 280 records/s, so by default it runs on a smaller simulator
+(``--tap-size``) — with Billbridge on that same data too — instead of the half hour the
+full size would take; ``--tap-size`` equal to ``--size`` compares at full size.
+
+Columns: source records (customers, subscriptions, invoices and plans delivered; Billbridge
+also writes one user per customer and contact, counted under "rows written"), wall
+seconds, source records per second, CPU seconds of the syncing process, API calls
+against the minimum (⌈records ÷ 100⌉ per list, Chargebee's largest page) and peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from desktop.sandbox.credentials import CHARGEBEE_KEYS  # noqa: E402
-from desktop.secrets import MemorySecretStore  # noqa: E402
-from desktop.storage.database import open_database  # noqa: E402
-from desktop.sync.connections import ConnectionService  # noqa: E402
-from desktop.sync.engine import RunSummary, SyncEngine  # noqa: E402
+from sync_common import (
+    SandboxProcess,
+    TapChargebee,
+    peak_rss_mb,
+    table,
+    workspace,
+)
 
-
-def free_port_base() -> int:
-    """Four consecutive free ports (one per sandbox mount)."""
-    for base in range(20_000, 60_000, 7):
-        try:
-            sockets = []
-            for offset in range(4):
-                s = socket.socket()
-                s.bind(("127.0.0.1", base + offset))
-                sockets.append(s)
-            for s in sockets:
-                s.close()
-            return base
-        except OSError:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free ports")
+from desktop.storage import models
+from desktop.sync.engine import RunSummary
 
 
-class SandboxProcess:
-    """``billbridge sandbox`` in a child process, on loopback."""
+@dataclass
+class Row:
+    """One line of the result table."""
 
-    def __init__(self, size: int, rate_limit: str | None = None) -> None:
-        self.port_base = free_port_base()
-        command = [
-            sys.executable, "-m", "desktop", "sandbox", "--size", str(size),
-            "--vendors", "chargebee", "--port-base", str(self.port_base),
-        ]  # fmt: skip
-        if rate_limit:
-            command += ["--rate-limit", f"chargebee={rate_limit}"]
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    tool: str
+    customers: int
+    records: int
+    rows_written: int
+    seconds: float
+    cpu_seconds: float
+    api_calls: int
+    minimum_calls: int
+    peak_rss_mb: float
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    def cells(self) -> tuple[str, ...]:
+        return (
+            self.tool,
+            f"{self.customers:,}",
+            f"{self.records:,}",
+            f"{self.rows_written:,}" if self.rows_written else "-",
+            f"{self.seconds:,.1f}",
+            f"{self.rate:,.0f}",
+            f"{self.cpu_seconds:,.1f}" if self.cpu_seconds else "-",
+            f"{self.api_calls:,} / {self.minimum_calls:,}",
+            f"{self.peak_rss_mb:,.0f}",
+            self.note,
         )
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    self.process.stderr.read().decode() if self.process.stderr else ""
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port_base), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("the sandbox did not start")
-
-    def base_url(self, site: str = "acme") -> str:
-        return f"http://127.0.0.1:{self.port_base}/chargebee/{site}/api/v2"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
-def setup(folder: Path, sandbox: SandboxProcess, **settings: object) -> SyncEngine:
-    """A fresh SQLite workspace with the Chargebee connection; returns an engine."""
-    database = open_database(f"sqlite:///{folder / 'bench.sqlite3'}")
-    secrets = MemorySecretStore()
-    ConnectionService(database, secrets).add(
-        name="Acme",
-        kind="chargebee",
-        settings={"site": "acme", "base_url": sandbox.base_url(), **settings},
-        secret=CHARGEBEE_KEYS["acme"],
+HEADER = (
+    "tool", "customers", "source records", "rows written", "seconds", "records/s",
+    "CPU s", "API calls / min", "peak RSS MB", "",
+)  # fmt: skip
+
+
+def _pages(count: int) -> int:
+    return -(-count // 100)
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def billbridge(size: int, folder: Path) -> Row:
+    """Runs Billbridge's initial sync against a fresh simulator of ``size`` customers."""
+    sandbox = SandboxProcess(size)
+    try:
+        engine = workspace(folder / f"bench-{size}.sqlite3", sandbox, rate_limit="none")
+        cpu = _cpu()
+        started = time.perf_counter()
+        summary: RunSummary = engine.run("Acme", trigger="cli")
+        seconds = time.perf_counter() - started
+        cpu = _cpu() - cpu
+        counts = _stored(engine)
+        engine.database.close()
+    finally:
+        sandbox.stop()
+    if summary.status != "succeeded":
+        raise RuntimeError(f"the sync ended {summary.status}: {summary.message}")
+    records = counts["accounts"] + counts["subscriptions"] + counts["invoices"] + counts["plans"]
+    # the lists Billbridge reads: customers twice (accounts, users), then the others
+    minimum = 1 + sum(
+        _pages(counts[k]) for k in ("accounts", "accounts", "subscriptions", "invoices", "plans")
     )
-    return SyncEngine(database, secrets)
+    return Row(
+        "Billbridge",
+        counts["accounts"],
+        records,
+        summary.created,
+        seconds,
+        cpu,
+        summary.api_calls,
+        minimum,
+        peak_rss_mb(),
+        "into SQLite",
+    )
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set size in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _stored(engine: object) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    database = engine.database  # type: ignore[attr-defined]
+    tables = {
+        "accounts": models.AccountSource,
+        "subscriptions": models.Subscription,
+        "invoices": models.Invoice,
+        "plans": models.Plan,
+        "users": models.User,
+    }
+    with database.session() as session:
+        return {
+            name: int(session.scalar(select(func.count()).select_from(model)) or 0)
+            for name, model in tables.items()
+        }
 
 
-def table(rows: list[tuple[str, str]]) -> str:
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+def tap(size: int, folder: Path, venv: Path) -> Row:
+    """Runs tap-chargebee against a fresh simulator of ``size`` customers."""
+    runner = TapChargebee(venv, folder / "tap")
+    runner.install()
+    sandbox = SandboxProcess(size)
+    try:
+        result = runner.run(sandbox)
+    finally:
+        sandbox.stop()
+    if result.exit_code != 0:
+        raise RuntimeError(f"tap-chargebee exited with {result.exit_code}; see {runner.work}")
+    minimum = 1 + sum(_pages(n) for n in result.records.values())
+    return Row(
+        "tap-chargebee",
+        result.records.get("customers", 0),
+        sum(result.records.values()),
+        0,
+        result.seconds,
+        0.0,
+        result.requests,
+        minimum,
+        result.peak_rss_mb,
+        "to /dev/null",
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=200_000)
-    parser.add_argument("--rate-limit", default="none", help="client budget (none = off)")
-    parser.add_argument("--concurrency", type=int, default=5)
+    parser.add_argument("--size", type=int, default=125_000)
+    parser.add_argument("--tap-size", type=int, default=20_000)
+    parser.add_argument("--tap-venv", type=Path, default=Path("/tmp/billbridge-tap-chargebee"))
+    parser.add_argument("--no-tap", action="store_true", help="only Billbridge")
     args = parser.parse_args()
-    sandbox = SandboxProcess(args.size)
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            engine = setup(
-                Path(folder),
-                sandbox,
-                rate_limit=args.rate_limit,
-                concurrency=args.concurrency,
-            )
-            started = time.perf_counter()
-            summary: RunSummary = engine.run("Acme", trigger="cli")
-            seconds = time.perf_counter() - started
-            size = os.path.getsize(Path(folder) / "bench.sqlite3")
-            engine.database.close()
-    finally:
-        sandbox.stop()
-    minimum = sum(-(-n // 100) for n in _stream_counts(summary))
-    print(
-        table(
-            [
-                ("sandbox customers (both sites)", f"{args.size:,}"),
-                ("records fetched", f"{summary.fetched:,}"),
-                ("rows created", f"{summary.created:,}"),
-                ("seconds", f"{seconds:.1f}"),
-                ("records/s", f"{summary.fetched / seconds:,.0f}"),
-                ("API calls", f"{summary.api_calls:,}"),
-                ("API calls minimum (per stream ⌈records/100⌉)", f"{minimum:,}"),
-                ("peak RSS (MB)", f"{peak_rss_mb():,.0f}"),
-                ("SQLite file (MB)", f"{size / 2**20:,.0f}"),
-                ("status", summary.status),
-            ]
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        if not args.no_tap:
+            small = billbridge(args.tap_size, folder)
+            rows.append(small)
+            other = tap(args.tap_size, folder, args.tap_venv)
+            rows.append(other)
+        if args.no_tap or args.size != args.tap_size:
+            rows.append(billbridge(args.size, folder))
+    print(table(HEADER, [r.cells() for r in rows]))
+    if not args.no_tap:
+        print(
+            f"\nSame data ({args.tap_size:,} simulator customers): Billbridge "
+            f"{rows[0].rate:,.0f} records/s, tap-chargebee {rows[1].rate:,.0f} records/s — "
+            f"ratio {rows[0].rate / rows[1].rate:.1f}× (target ≥ 2×)."
         )
+        if rows[1].records < rows[0].records:
+            print(
+                f"tap-chargebee delivered {rows[0].records - rows[1].records:,} fewer records: "
+                "it filters every list by updated_at, so records without one never come."
+            )
+    print(
+        "Peak RSS is the process's maximum; the Billbridge rows run in this process one "
+        "after the other, so a later row's RSS is at least an earlier one's."
     )
-
-
-def _stream_counts(summary: RunSummary) -> list[int]:
-    """Records per stream are not stored per run; approximate the minimum from totals."""
-    return [summary.fetched]
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from sqlalchemy import String, Table, and_, bindparam, delete, func, select, upd
 from sqlalchemy.dialects import postgresql, sqlite
 
 from desktop.storage import models
+from desktop.sync.bulk import BulkStatements
 from desktop.sync.identity import IdentityRule, identifier_changed_reason
 from desktop.sync.records import (
     AccountRecord,
@@ -209,6 +210,7 @@ class PageWriter:
 
     def __init__(self, context: WriteContext) -> None:
         self.ctx = context
+        self._bulk = BulkStatements()
 
     # -------------------------------------------------------------- page
 
@@ -452,10 +454,7 @@ class PageWriter:
                 )
                 for identifier, record in to_create.items()
             ]
-            conn.execute(
-                _insert(conn, ACCOUNTS).on_conflict_do_nothing(index_elements=["identifier"]),
-                rows,
-            )
+            self._bulk.insert(conn, ACCOUNTS, rows, key=("identifier",), update=False)
             for chunk in _chunks(list(to_create)):
                 for row in conn.execute(
                     select(ACCOUNTS.c.id, ACCOUNTS.c.identifier).where(
@@ -483,12 +482,7 @@ class PageWriter:
             )
             for record, identifier in new
         ]
-        conn.execute(
-            _insert(conn, SOURCES).on_conflict_do_nothing(
-                index_elements=["connection_id", "source_id"]
-            ),
-            source_rows,
-        )
+        self._bulk.insert(conn, SOURCES, source_rows, update=False)
         ids = [r.source_id for r, _ in new]
         for chunk in _chunks(ids):
             conn.execute(
@@ -672,18 +666,7 @@ class PageWriter:
                 result.new_ids.append(record.source_id)
             rows.append(_fit(table, values))
         if rows:
-            statement = _insert(conn, table)
-            if self.ctx.import_only:
-                statement = statement.on_conflict_do_nothing(
-                    index_elements=["connection_id", "source_id"]
-                )
-            else:
-                names = [k for k in rows[0] if k not in ("connection_id", "source_id")]
-                statement = statement.on_conflict_do_update(
-                    index_elements=["connection_id", "source_id"],
-                    set_={name: statement.excluded[name] for name in names},
-                )
-            conn.execute(statement, rows)
+            self._bulk.insert(conn, table, rows, update=not self.ctx.import_only)
         if reconciling and result.seen_existing:
             self._touch(conn, table, result.seen_existing, now)
         return result
@@ -828,21 +811,19 @@ class PageWriter:
     def _save_cursor(
         self, conn: DbConnection, key: str, value: dict[str, Any], now: datetime
     ) -> None:
-        statement = _insert(conn, CURSORS)
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["connection_id", "stream"],
-                set_={
-                    "value": statement.excluded.value,
-                    "updated_at": statement.excluded.updated_at,
-                },
-            ),
-            {
-                "connection_id": self.ctx.connection_id,
-                "stream": key,
-                "value": value,
-                "updated_at": now,
-            },
+        self._bulk.insert(
+            conn,
+            CURSORS,
+            [
+                {
+                    "connection_id": self.ctx.connection_id,
+                    "stream": key,
+                    "value": value,
+                    "updated_at": now,
+                }
+            ],
+            key=("connection_id", "stream"),
+            update=("value", "updated_at"),
         )
 
     def _save_errors(self, conn: DbConnection, problems: list[_Problem], now: datetime) -> None:

@@ -1,0 +1,111 @@
+"""Bulk upserts (desktop.sync.bulk) store exactly what the ORM would."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from desktop.storage import models
+from desktop.storage.database import Database
+from desktop.sync.bulk import BulkStatements
+from desktop.sync.records import Stream
+from desktop.sync.writer import STREAM_TABLES
+
+INVOICES = STREAM_TABLES[Stream.INVOICES]
+PLUS_TWO = timezone(timedelta(hours=2))
+
+
+def _connection(database: Database, name: str) -> int:
+    with database.transaction() as session:
+        row = models.Connection(name=name, kind="chargebee", settings={})
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def _values(connection_id: int, source_id: str, **changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "connection_id": connection_id,
+        "source_id": source_id,
+        "source_created_at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "source_updated_at": datetime(
+            2024, 1, 2, 5, 4, 5, 123, tzinfo=timezone(timedelta(hours=2))
+        ),
+        "deleted_at": None,
+        "raw": {"id": source_id, "total": 1200, "nested": {"ü": [1, 2]}},
+        "synced_at": datetime(2025, 6, 7, 8, 9, 10, 999_999, tzinfo=UTC),
+        "status": "paid",
+        "currency": "EUR",
+        "total_minor": 1200,
+        "amount_due_minor": 0,
+        "amount_paid_minor": 1200,
+        "issued_on": date(2024, 1, 2),
+        "due_on": None,
+        "paid_at": datetime(2024, 1, 3, tzinfo=UTC),
+    }
+    values.update(changes)
+    return values
+
+
+def _stored_text(database: Database, connection_id: int) -> tuple[Any, ...]:
+    with database.engine.connect() as conn:
+        return tuple(
+            conn.execute(
+                text(
+                    "SELECT CAST(source_created_at AS TEXT), CAST(source_updated_at AS TEXT), "
+                    "CAST(synced_at AS TEXT), CAST(issued_on AS TEXT), CAST(paid_at AS TEXT), "
+                    "due_on, total_minor FROM invoices WHERE connection_id = :c"
+                ),
+                {"c": connection_id},
+            ).one()
+        )
+
+
+def test_bulk_rows_are_stored_like_orm_rows(database: Database) -> None:
+    orm_id = _connection(database, "orm")
+    bulk_id = _connection(database, "bulk")
+    with database.transaction() as session:
+        session.add(models.Invoice(**_values(orm_id, "inv_1")))
+    with database.engine.begin() as conn:
+        BulkStatements().insert(conn, INVOICES, [_values(bulk_id, "inv_1")])
+    if database.dialect == "sqlite":  # the text SQLite compares in `synced_at < started`
+        assert _stored_text(database, bulk_id) == _stored_text(database, orm_id)
+    with database.session() as session:
+        orm, bulk = (
+            session.scalars(select(models.Invoice).where(models.Invoice.connection_id == cid)).one()
+            for cid in (orm_id, bulk_id)
+        )
+        for column in models.Invoice.__table__.columns:
+            if column.name not in ("id", "connection_id"):
+                assert getattr(bulk, column.name) == getattr(orm, column.name), column.name
+        assert bulk.source_updated_at == datetime(2024, 1, 2, 3, 4, 5, 123, tzinfo=UTC)
+        assert bulk.source_updated_at.tzinfo is not None
+
+
+def test_upsert_overwrites_and_insert_only_keeps(database: Database) -> None:
+    cid = _connection(database, "c")
+    bulk = BulkStatements()
+    with database.engine.begin() as conn:
+        bulk.insert(conn, INVOICES, [_values(cid, "a"), _values(cid, "b")])
+    with database.engine.begin() as conn:
+        bulk.insert(conn, INVOICES, [_values(cid, "a", status="void", raw={"v": 2})])
+        bulk.insert(conn, INVOICES, [_values(cid, "b", status="void")], update=False)
+    with database.session() as session:
+        rows = {
+            i.source_id: i
+            for i in session.scalars(
+                select(models.Invoice).where(models.Invoice.connection_id == cid)
+            )
+        }
+    assert (rows["a"].status, rows["a"].raw) == ("void", {"v": 2})
+    assert rows["b"].status == "paid"
+    assert len(rows) == 2
+
+
+def test_naive_timestamps_are_refused(database: Database) -> None:
+    cid = _connection(database, "c")
+    with pytest.raises(Exception, match="timezone-aware"), database.engine.begin() as conn:
+        BulkStatements().insert(conn, INVOICES, [_values(cid, "a", synced_at=datetime(2024, 1, 1))])
