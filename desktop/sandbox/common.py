@@ -80,20 +80,64 @@ def _offset_text(offset_minutes: int) -> str:
     return f"{sign}{hours:02d}{minutes:02d}"
 
 
+def _texts_with_suffix(texts: Array, suffix: str) -> Array:
+    """Appends ``suffix`` to every string of a fixed-width NumPy unicode array."""
+    width = texts.dtype.itemsize // 4
+    out = np.empty((len(texts), width + len(suffix)), dtype=np.uint32)
+    out[:, :width] = texts.view(np.uint32).reshape(len(texts), width)
+    out[:, width:] = np.frombuffer(suffix.encode("utf-32-le"), dtype=np.uint32)
+    return out.view(f"U{width + len(suffix)}").ravel()
+
+
+def _with_none(texts: list[Any], values: Array, missing: str | None) -> list[Any]:
+    for index in np.flatnonzero(values == NONE).tolist():
+        texts[index] = missing
+    return texts
+
+
 def iso_many(values: Array, offset_minutes: int | None = None) -> list[str | None]:
     """Vectorised :func:`iso_z` (``offset_minutes`` None) or :func:`iso_offset`."""
+    if not len(values):
+        return []
     shift = (offset_minutes or 0) * 60
     stamps = np.where(values == NONE, 0, values + shift).astype("datetime64[s]")
-    texts = np.datetime_as_string(stamps, unit="s").tolist()
     suffix = "Z" if offset_minutes is None else _offset_text(offset_minutes)
-    return [t + suffix if v != NONE else None for t, v in zip(texts, values.tolist(), strict=True)]
+    plain = np.datetime_as_string(stamps, unit="s").astype("U19")  # YYYY-MM-DDTHH:MM:SS
+    texts = _texts_with_suffix(plain, suffix).tolist()
+    return _with_none(texts, values, None)
 
 
 def day_many(values: Array, offset_minutes: int = 0) -> list[str]:
     """Vectorised :func:`day` ("" for no value)."""
+    if not len(values):
+        return []
     stamps = np.where(values == NONE, 0, values + offset_minutes * 60).astype("datetime64[s]")
     texts = np.datetime_as_string(stamps.astype("datetime64[D]"), unit="D").tolist()
-    return [t if v != NONE else "" for t, v in zip(texts, values.tolist(), strict=True)]
+    return _with_none(texts, values, "")
+
+
+_DIVISORS = np.array([10.0**digits for digits in cat.MINOR_DIGITS], dtype=np.float64)
+
+
+def majors(minor: Array, currencies: Array) -> list[float]:
+    """Vectorised :func:`major`: a page of minor-unit amounts in major units.
+
+    Gives the very floats :func:`major` gives (an int below 2**53 converts exactly, and
+    one IEEE division rounds the exact quotient, as Python's ``int / int`` does).
+    """
+    result: list[float] = (minor.astype(np.float64) / _DIVISORS[currencies]).tolist()
+    return result
+
+
+#: Plan prices in minor units, ``PRICES[plan, currency]``.
+PRICES = np.array([plan.prices for plan in cat.PLANS], dtype=np.int64)
+#: Billing period length in months per plan.
+PLAN_MONTHS = np.array([plan.months for plan in cat.PLANS], dtype=np.int64)
+
+
+def column(table: Table, name: str, rows: IntArray) -> Array:
+    """One column of a page of rows (a NumPy array)."""
+    return table.col(name)[rows]
 
 
 def major(minor: int, currency: int) -> float:

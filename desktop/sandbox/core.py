@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, unquote
 
+import orjson
+
 from desktop.sandbox.clock import Clock
 from desktop.sandbox.faults import FaultDecision, FaultInjector, FaultKind
 from desktop.sandbox.ratelimit import RateDecision, RateLimiter
@@ -132,9 +134,18 @@ class SandboxResponse:
     def encode(self) -> bytes:
         """Encodes ``payload`` into ``body`` (idempotent) and returns the body."""
         if self.payload is not None:
-            self.body = json.dumps(self.payload, separators=(",", ":")).encode()
+            self.body = encode_json(self.payload)
             self.payload = None
         return self.body
+
+
+def encode_json(value: object) -> bytes:
+    """Compact UTF-8 JSON of ``value`` (orjson; the standard library for what it refuses,
+    such as integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def json_response(

@@ -38,7 +38,7 @@ class _Codec:
         self.inverse: int = pow(self.multiplier, -1, 1 << 64)
         self.offset = (salt * 0xD1B54A32D192ED03 + 0x632BE59BD9B4E019) & _MASK
         self.index = {char: value for value, char in enumerate(alphabet)}
-        self.table = np.frombuffer(alphabet.encode("ascii"), dtype=np.uint8)
+        self.table = np.frombuffer(alphabet.encode("utf-32-le"), dtype=np.uint32)
 
     def encode(self, row: int) -> str:
         value = (row * self.multiplier + self.offset) & _MASK
@@ -50,12 +50,13 @@ class _Codec:
 
     def encode_many(self, rows: npt.NDArray[np.int64]) -> list[str]:
         values = rows.astype(np.uint64) * np.uint64(self.multiplier) + np.uint64(self.offset)
-        digits = np.empty((len(rows), self.length), dtype=np.uint8)
+        digits = np.empty((len(rows), self.length), dtype=np.uint32)
         base = np.uint64(self.base)
         for position in range(self.length - 1, -1, -1):
             digits[:, position] = self.table[values % base]
             values //= base
-        return [b.decode("ascii") for b in digits.view(f"S{self.length}").ravel().tolist()]
+        texts: list[str] = digits.view(f"U{self.length}").ravel().tolist()
+        return texts
 
     def decode(self, text: str) -> int | None:
         if len(text) != self.length:
@@ -114,9 +115,14 @@ def format_ids(vendor: str, kind: Kind, rows: npt.NDArray[np.int64]) -> list[str
     elif vendor == "recurly":
         codec = {"customer": _RC_ACCOUNT, "subscription": _RC_SUBSCRIPTION}.get(kind, _RC_INVOICE)
         ids = codec.encode_many(safe)
+    elif vendor == "chargebee":
+        ids = [f"INV-{row + 1001}" for row in safe.tolist()]
     else:
-        ids = [format_id(vendor, kind, row) for row in safe.tolist()]
-    return [i if r >= 0 else None for i, r in zip(ids, rows.tolist(), strict=True)]
+        ids = (safe + _ZOHO_BASE[kind]).astype(str).tolist()
+    result: list[str | None] = list(ids)
+    for index in np.flatnonzero(rows < 0).tolist():
+        result[index] = None
+    return result
 
 
 def parse_id(vendor: str, kind: Kind, text: str) -> int | None:
@@ -146,6 +152,13 @@ def _number(text: str, base: int) -> int | None:
 def recurly_uuid(row: int) -> str:
     """Returns the 32-hex-digit uuid of the Recurly subscription in ``row``."""
     return _RC_UUID.encode(row) + _RC_UUID_TAIL.encode(row)
+
+
+def recurly_uuids(rows: npt.NDArray[np.int64]) -> list[str]:
+    """Vectorised :func:`recurly_uuid`."""
+    heads = _RC_UUID.encode_many(rows)
+    tails = _RC_UUID_TAIL.encode_many(rows)
+    return [head + tail for head, tail in zip(heads, tails, strict=True)]
 
 
 def parse_recurly_uuid(text: str) -> int | None:

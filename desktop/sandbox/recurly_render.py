@@ -11,13 +11,21 @@ from typing import Any, Final
 import numpy as np
 
 from desktop.sandbox import catalog as cat
-from desktop.sandbox.common import IdSpec, iso_z, major, page_rows
+from desktop.sandbox.common import (
+    PRICES,
+    column,
+    iso_many,
+    iso_z,
+    major,
+    majors,
+)
 from desktop.sandbox.dataset import World
 from desktop.sandbox.ids import (
     format_id,
+    format_ids,
     invoice_number,
     recurly_account_code,
-    recurly_uuid,
+    recurly_uuids,
 )
 from desktop.sandbox.store import NONE, Array, IntArray
 
@@ -76,14 +84,15 @@ def _custom_fields(world: World, row: int) -> list[dict[str, str]]:
 
 def account_mini(world: World, row: int, account_id: str | None = None) -> dict[str, Any]:
     """The AccountMini embedded in subscriptions and invoices."""
+    person = world.person(row)
     return {
         "object": "account",
         "id": account_id or format_id(VENDOR, "customer", row),
         "code": recurly_account_code(row),
-        "email": world.person(row).email,
-        "first_name": world.person(row).first_name,
-        "last_name": world.person(row).last_name,
-        "company": world.person(row).company,
+        "email": person.email,
+        "first_name": person.first_name,
+        "last_name": person.last_name,
+        "company": person.company,
         "parent_account_id": None,
         "bill_to": "self",
         "dunning_campaign_id": None,
@@ -91,42 +100,47 @@ def account_mini(world: World, row: int, account_id: str | None = None) -> dict[
 
 
 def accounts(world: World, rows: IntArray) -> list[dict[str, Any]]:
-    """Renders customer rows as Recurly accounts."""
-    flags = account_flags(world)
-    cols = ("country", "net_terms", "created", "updated", "deleted")
+    """Renders customer rows as Recurly accounts (computed page by page)."""
+    flags = {name: values[rows].tolist() for name, values in account_flags(world).items()}
+    customers = world.customers
+    created = iso_many(column(customers, "created", rows))
+    updated = iso_many(column(customers, "updated", rows))
+    ids = format_ids(VENDOR, "customer", rows)
+    countries = column(customers, "country", rows).tolist()
+    net_terms = column(customers, "net_terms", rows).tolist()
+    deleted = column(customers, "deleted", rows).tolist()
     out = []
-    ids: IdSpec = {"id": (VENDOR, "customer", "row")}
-    for v in page_rows(world.customers, rows, cols, ids=ids, iso=("created", "updated")):
-        row = v["row"]
-        deleted = bool(v["deleted"])
-        country = cat.COUNTRIES[v["country"]]
+    for i, row in enumerate(rows.tolist()):
+        person = world.person(row)
+        country = countries[i]
+        gone = deleted[i]
         out.append(
             {
                 "object": "account",
-                "id": v["id"],
+                "id": ids[i],
                 "code": recurly_account_code(row),
-                "state": "inactive" if deleted else "active",
+                "state": "inactive" if gone else "active",
                 "hosted_login_token": f"hlt{row:013d}",
                 "shipping_addresses": [],
-                "has_live_subscription": bool(flags["live"][row]),
-                "has_active_subscription": bool(flags["active"][row]),
-                "has_future_subscription": bool(flags["future"][row]),
-                "has_canceled_subscription": bool(flags["canceled"][row]),
-                "has_paused_subscription": bool(flags["paused"][row]),
-                "has_past_due_invoice": bool(flags["past_due"][row]),
-                "created_at": v["created@iso"],
-                "updated_at": v["updated@iso"],
-                "deleted_at": (v["updated@iso"] or v["created@iso"]) if deleted else None,
+                "has_live_subscription": flags["live"][i],
+                "has_active_subscription": flags["active"][i],
+                "has_future_subscription": flags["future"][i],
+                "has_canceled_subscription": flags["canceled"][i],
+                "has_paused_subscription": flags["paused"][i],
+                "has_past_due_invoice": flags["past_due"][i],
+                "created_at": created[i],
+                "updated_at": updated[i],
+                "deleted_at": (updated[i] or created[i]) if gone else None,
                 "username": None,
-                "email": world.person(row).email,
-                "net_terms": v["net_terms"],
+                "email": person.email,
+                "net_terms": net_terms[i],
                 "net_terms_type": "net",
-                "first_name": world.person(row).first_name,
-                "last_name": world.person(row).last_name,
+                "first_name": person.first_name,
+                "last_name": person.last_name,
                 "preferred_locale": None,
                 "preferred_time_zone": None,
                 "cc_emails": None,
-                "company": world.person(row).company,
+                "company": person.company,
                 "vat_number": None,
                 "tax_exempt": False,
                 "exemption_certificate": None,
@@ -136,95 +150,122 @@ def accounts(world: World, rows: IntArray) -> list[dict[str, Any]]:
                 "dunning_campaign_id": None,
                 "invoice_template_id": None,
                 "address": {
-                    "phone": world.person(row).phone,
+                    "phone": person.phone,
                     "street1": None,
                     "street2": None,
-                    "city": cat.CITIES[v["country"] % len(cat.CITIES)],
+                    "city": cat.CITIES[country % len(cat.CITIES)],
                     "region": None,
                     "postal_code": None,
-                    "country": country,
+                    "country": cat.COUNTRIES[country],
                     "geo_code": None,
                 },
                 "billing_info": None,
-                "custom_fields": _custom_fields(world, row),
+                "custom_fields": (
+                    [{"name": "tenant_id", "value": person.tenant_id}] if person.tenant_id else []
+                ),
             }
         )
     return out
 
 
 def subscriptions(world: World, rows: IntArray) -> list[dict[str, Any]]:
-    """Renders subscription rows as Recurly subscriptions."""
-    cols = (
-        "customer", "currency", "plan", "quantity", "status", "coupon", "started",
-        "trial_start", "trial_end", "term_start", "term_end", "cancelled_at", "paused_at",
-        "auto_collect", "created", "updated",
-    )  # fmt: skip
-    out = []
-    ids: IdSpec = {
-        "id": (VENDOR, "subscription", "row"),
-        "account_id": (VENDOR, "customer", "customer"),
+    """Renders subscription rows as Recurly subscriptions (computed page by page)."""
+    subs = world.subscriptions
+    status_a = column(subs, "status", rows)
+    currency_a = column(subs, "currency", rows)
+    plan_a = column(subs, "plan", rows)
+    quantity_a = column(subs, "quantity", rows)
+    customer_a = column(subs, "customer", rows).astype(np.int64)
+    cancelled_a = column(subs, "cancelled_at", rows)
+    created_a = column(subs, "created", rows)
+    updated_a = column(subs, "updated", rows)
+    unit_a = PRICES[plan_a, currency_a]
+    subtotal = majors(unit_a * quantity_a, currency_a)
+    unit = majors(unit_a, currency_a)
+    non_renewing = status_a == cat.SUB_NON_RENEWING
+    cancelled = status_a == cat.SUB_CANCELLED
+    canceled_at = np.where(
+        non_renewing,
+        np.where(updated_a != NONE, updated_a, created_a),
+        np.where(cancelled, cancelled_a, NONE),
+    )
+    expires = np.where(non_renewing | cancelled, cancelled_a, NONE)
+    iso = {
+        name: iso_many(column(subs, name, rows))
+        for name in ("started", "trial_start", "trial_end", "term_start", "term_end", "paused_at")
     }
-    times = ("started", "trial_start", "trial_end", "term_start", "term_end", "paused_at")
-    pages = page_rows(world.subscriptions, rows, cols, ids=ids, iso=(*times, "created", "updated"))
-    for v in pages:
-        row = v["row"]
-        plan = cat.PLANS[v["plan"]]
-        status = v["status"]
-        currency = v["currency"]
-        unit = plan.prices[currency]
-        subtotal = unit * v["quantity"]
-        ended = status == cat.SUB_CANCELLED
-        canceled_at = v["cancelled_at"] if status == cat.SUB_CANCELLED else NONE
-        if status == cat.SUB_NON_RENEWING:
-            canceled_at = v["updated"] if v["updated"] != NONE else v["created"]
-        expires = v["cancelled_at"] if status in (cat.SUB_CANCELLED, cat.SUB_NON_RENEWING) else NONE
+    created = iso_many(created_a)
+    updated = iso_many(updated_a)
+    canceled_text = iso_many(canceled_at)
+    expires_text = iso_many(expires)
+    ids = format_ids(VENDOR, "subscription", rows)
+    uuids = recurly_uuids(rows)
+    account_ids = format_ids(VENDOR, "customer", customer_a)
+    statuses = status_a.tolist()
+    currencies = currency_a.tolist()
+    quantities = quantity_a.tolist()
+    plans = plan_a.tolist()
+    coupons = column(subs, "coupon", rows).tolist()
+    collect = column(subs, "auto_collect", rows).tolist()
+    customers = customer_a.tolist()
+    minis: dict[int, dict[str, Any]] = {}
+    out = []
+    for i, row in enumerate(rows.tolist()):
+        plan = cat.PLANS[plans[i]]
+        status = statuses[i]
+        owner = customers[i]
+        mini = minis.get(owner)
+        if mini is None:
+            mini = minis[owner] = account_mini(world, owner, account_ids[i])
+        term_start = iso["term_start"][i]
+        term_end = iso["term_end"][i]
         record: dict[str, Any] = {
             "object": "subscription",
-            "id": v["id"],
-            "uuid": recurly_uuid(row),
-            "account": account_mini(world, v["customer"], v["account_id"]),
+            "id": ids[i],
+            "uuid": uuids[i],
+            "account": mini,
             "plan": {"object": "plan", "id": plan_id(plan), "code": plan.code, "name": plan.name},
             "state": cat.SUB_STATUS_BY_VENDOR[VENDOR][status],
             "shipping": None,
             "coupon_redemptions": [],
             "pending_change": None,
-            "current_period_started_at": v["term_start@iso"],
-            "current_period_ends_at": v["term_end@iso"],
-            "current_term_started_at": v["term_start@iso"],
-            "current_term_ends_at": v["term_end@iso"],
-            "trial_started_at": v["trial_start@iso"],
-            "trial_ends_at": v["trial_end@iso"],
+            "current_period_started_at": term_start,
+            "current_period_ends_at": term_end,
+            "current_term_started_at": term_start,
+            "current_term_ends_at": term_end,
+            "trial_started_at": iso["trial_start"][i],
+            "trial_ends_at": iso["trial_end"][i],
             "remaining_billing_cycles": None,
             "total_billing_cycles": None,
             "renewal_billing_cycles": None,
             "auto_renew": status not in (cat.SUB_NON_RENEWING, cat.SUB_CANCELLED),
             "ramp_intervals": [],
-            "paused_at": v["paused_at@iso"],
+            "paused_at": iso["paused_at"][i],
             "remaining_pause_cycles": 1 if status == cat.SUB_PAUSED else None,
-            "currency": cat.CURRENCIES[currency],
+            "currency": cat.CURRENCIES[currencies[i]],
             "revenue_schedule_type": "evenly",
-            "unit_amount": major(unit, currency),
+            "unit_amount": unit[i],
             "tax_inclusive": False,
-            "quantity": v["quantity"],
+            "quantity": quantities[i],
             "add_ons": [],
             "add_ons_total": 0.0,
-            "subtotal": major(subtotal, currency),
+            "subtotal": subtotal[i],
             "tax": 0.0,
             "tax_info": None,
-            "total": major(subtotal, currency),
-            "collection_method": "automatic" if v["auto_collect"] else "manual",
+            "total": subtotal[i],
+            "collection_method": "automatic" if collect[i] else "manual",
             "po_number": None,
             "net_terms": 0,
             "net_terms_type": "net",
             "terms_and_conditions": None,
             "customer_notes": None,
-            "expiration_reason": "canceled" if ended else None,
+            "expiration_reason": "canceled" if status == cat.SUB_CANCELLED else None,
             "custom_fields": [],
-            "created_at": v["created@iso"],
-            "updated_at": v["updated@iso"],
-            "activated_at": v["started@iso"] if status not in (cat.SUB_FUTURE,) else None,
-            "canceled_at": iso_z(canceled_at),
-            "expires_at": iso_z(expires),
+            "created_at": created[i],
+            "updated_at": updated[i],
+            "activated_at": iso["started"][i] if status != cat.SUB_FUTURE else None,
+            "canceled_at": canceled_text[i],
+            "expires_at": expires_text[i],
             "bank_account_authorized_at": None,
             "gateway_code": None,
             "billing_info_id": None,
@@ -233,7 +274,7 @@ def subscriptions(world: World, rows: IntArray) -> list[dict[str, Any]]:
             "converted_at": None,
             "action_result": None,
         }
-        coupon = v["coupon"]
+        coupon = coupons[i]
         if coupon >= 0:
             record["coupon_redemptions"] = [
                 {
@@ -247,7 +288,7 @@ def subscriptions(world: World, rows: IntArray) -> list[dict[str, Any]]:
                     },
                     "state": "active",
                     "discounted": 0.0,
-                    "created_at": v["created@iso"],
+                    "created_at": created[i],
                 }
             ]
         out.append(record)
@@ -255,59 +296,88 @@ def subscriptions(world: World, rows: IntArray) -> list[dict[str, Any]]:
 
 
 def invoices(world: World, rows: IntArray) -> list[dict[str, Any]]:
-    """Renders invoice rows as Recurly invoices (one line item each)."""
-    cols = (
-        "customer", "subscription", "currency", "plan", "quantity", "date", "due", "subtotal",
-        "discount", "tax", "total", "paid", "status", "paid_at", "voided_at", "updated",
-    )  # fmt: skip
-    out = []
-    ids: IdSpec = {
-        "id": (VENDOR, "invoice", "row"),
-        "account_id": (VENDOR, "customer", "customer"),
-        "sub_id": (VENDOR, "subscription", "subscription"),
-    }
-    pages = page_rows(world.invoices, rows, cols, ids=ids, iso=("date", "due", "updated"))
+    """Renders invoice rows as Recurly invoices (one line item each).
+
+    Every computed field is worked out for the whole page at once (NumPy), then each
+    record is one dict built from those lists.
+    """
+    inv = world.invoices
+    currency_a = column(inv, "currency", rows)
+    status_a = column(inv, "status", rows)
+    total_a = column(inv, "total", rows)
+    paid_a = column(inv, "paid", rows)
+    subtotal_a = column(inv, "subtotal", rows)
+    discount_a = column(inv, "discount", rows)
+    tax_a = column(inv, "tax", rows)
+    quantity_a = column(inv, "quantity", rows)
+    date_a = column(inv, "date", rows)
+    due_a = column(inv, "due", rows)
+    plan_a = column(inv, "plan", rows)
+    sub_a = column(inv, "subscription", rows)
+    customer_a = column(inv, "customer", rows).astype(np.int64)
+    settled = np.isin(status_a, (cat.INV_PAID, cat.INV_VOID))
+    closed_a = np.where(
+        status_a == cat.INV_PAID, column(inv, "paid_at", rows), column(inv, "voided_at", rows)
+    )
+    months = np.array([p.months for p in cat.PLANS], dtype=np.int64)[plan_a]
+    discount = majors(discount_a, currency_a)
+    subtotal = majors(subtotal_a, currency_a)
+    tax = majors(tax_a, currency_a)
+    total = majors(total_a, currency_a)
+    paid = majors(paid_a, currency_a)
+    balance = majors(np.where(settled, 0, total_a - paid_a), currency_a)
+    unit = majors(subtotal_a // np.maximum(quantity_a, 1), currency_a)
+    net_terms = np.maximum(0, (due_a - date_a) // cat.DAY).tolist()
+    created = iso_many(date_a)
+    due = iso_many(due_a)
+    updated = iso_many(column(inv, "updated", rows))
+    closed = iso_many(closed_a)
+    ends = iso_many(date_a + months * cat.MONTH_SECONDS)
+    ids = format_ids(VENDOR, "invoice", rows)
+    account_ids = format_ids(VENDOR, "customer", customer_a)
+    sub_ids = format_ids(VENDOR, "subscription", sub_a.astype(np.int64))
+    currencies = [cat.CURRENCIES[c] for c in currency_a.tolist()]
+    states = [cat.INV_STATUS_BY_VENDOR[VENDOR][s] for s in status_a.tolist()]
+    quantities = quantity_a.tolist()
+    plans = [cat.PLANS[p] for p in plan_a.tolist()]
+    customers = customer_a.tolist()
     minis: dict[int, dict[str, Any]] = {}
-    for v in pages:
-        row = v["row"]
-        currency = v["currency"]
-        status = v["status"]
-        sub = v["subscription"]
-        total, paid = v["total"], v["paid"]
-        balance = 0 if status in (cat.INV_PAID, cat.INV_VOID) else total - paid
-        sub_ids = [v["sub_id"]] if sub >= 0 else []
-        plan = cat.PLANS[v["plan"]]
-        closed = v["paid_at"] if status == cat.INV_PAID else v["voided_at"]
-        mini = minis.get(v["customer"]) or account_mini(world, v["customer"], v["account_id"])
-        minis[v["customer"]] = mini
-        created = v["date@iso"]
+    out = []
+    for i, row in enumerate(rows.tolist()):
+        owner = customers[i]
+        mini = minis.get(owner)
+        if mini is None:
+            mini = minis[owner] = account_mini(world, owner, account_ids[i])
+        sub_id = sub_ids[i]
+        plan = plans[i]
+        first = created[i]
         out.append(
             {
                 "object": "invoice",
-                "id": v["id"],
+                "id": ids[i],
                 "uuid": f"{row:032x}",
                 "type": "charge",
-                "origin": ("renewal" if sub >= 0 else "purchase"),
-                "state": cat.INV_STATUS_BY_VENDOR[VENDOR][status],
+                "origin": ("renewal" if sub_id is not None else "purchase"),
+                "state": states[i],
                 "account": mini,
                 "billing_info_id": None,
-                "subscription_ids": sub_ids,
+                "subscription_ids": [sub_id] if sub_id is not None else [],
                 "previous_invoice_id": None,
                 "number": invoice_number(row),
                 "collection_method": "automatic",
                 "po_number": None,
-                "net_terms": max(0, (v["due"] - v["date"]) // cat.DAY),
+                "net_terms": net_terms[i],
                 "net_terms_type": "net",
                 "address": None,
                 "shipping_address": None,
-                "currency": cat.CURRENCIES[currency],
-                "discount": major(v["discount"], currency),
-                "subtotal": major(v["subtotal"], currency),
-                "tax": major(v["tax"], currency),
-                "total": major(total, currency),
-                "refundable_amount": major(paid, currency),
-                "paid": major(paid, currency),
-                "balance": major(balance, currency),
+                "currency": currencies[i],
+                "discount": discount[i],
+                "subtotal": subtotal[i],
+                "tax": tax[i],
+                "total": total[i],
+                "refundable_amount": paid[i],
+                "paid": paid[i],
+                "balance": balance[i],
                 "tax_info": None,
                 "used_tax_service": False,
                 "vat_number": None,
@@ -322,30 +392,30 @@ def invoices(world: World, rows: IntArray) -> list[dict[str, Any]]:
                         "type": "charge",
                         "state": "invoiced",
                         "account": mini,
-                        "subscription_id": sub_ids[0] if sub_ids else None,
-                        "plan_id": plan_id(plan) if sub_ids else None,
-                        "plan_code": plan.code if sub_ids else None,
-                        "currency": cat.CURRENCIES[currency],
-                        "unit_amount": major(v["subtotal"] // max(v["quantity"], 1), currency),
-                        "quantity": v["quantity"],
-                        "subtotal": major(v["subtotal"], currency),
-                        "discount": major(v["discount"], currency),
-                        "tax": major(v["tax"], currency),
-                        "amount": major(total, currency),
-                        "description": plan.name if sub_ids else "One-time charge",
-                        "start_date": created,
-                        "end_date": iso_z(v["date"] + plan.months * cat.MONTH_SECONDS),
-                        "created_at": created,
-                        "updated_at": created,
+                        "subscription_id": sub_id,
+                        "plan_id": plan_id(plan) if sub_id is not None else None,
+                        "plan_code": plan.code if sub_id is not None else None,
+                        "currency": currencies[i],
+                        "unit_amount": unit[i],
+                        "quantity": quantities[i],
+                        "subtotal": subtotal[i],
+                        "discount": discount[i],
+                        "tax": tax[i],
+                        "amount": total[i],
+                        "description": plan.name if sub_id is not None else "One-time charge",
+                        "start_date": first,
+                        "end_date": ends[i],
+                        "created_at": first,
+                        "updated_at": first,
                     }
                 ],
                 "has_more_line_items": False,
                 "transactions": [],
                 "credit_payments": [],
-                "created_at": created,
-                "updated_at": v["updated@iso"],
-                "due_at": v["due@iso"],
-                "closed_at": iso_z(closed),
+                "created_at": first,
+                "updated_at": updated[i],
+                "due_at": due[i],
+                "closed_at": closed[i],
                 "dunning_campaign_id": None,
                 "dunning_events_sent": None,
                 "final_dunning_event": False,

@@ -15,7 +15,16 @@ from typing import Any, Final
 import numpy as np
 
 from desktop.sandbox import catalog as cat
-from desktop.sandbox.common import day, iso_offset, major, page_rows
+from desktop.sandbox.common import (
+    PRICES,
+    column,
+    day,
+    day_many,
+    iso_many,
+    iso_offset,
+    major,
+    majors,
+)
 from desktop.sandbox.dataset import World
 from desktop.sandbox.ids import ZOHO_CONTACT_BASE, format_id, zoho_invoice_number
 from desktop.sandbox.store import NONE, Array, IntArray
@@ -25,6 +34,10 @@ _SYMBOL = ("$", "€", "£", "¥")
 _INTERVAL = ((1, "months"), (3, "months"), (1, "years"))
 TENANT_FIELD_ID: Final[str] = "903000900000001"
 CATALOG_AGE = 900 * cat.DAY
+_CUSTOMER_BASE: Final[int] = int(format_id(VENDOR, "customer", 0))
+_SUBSCRIPTION_BASE: Final[int] = int(format_id(VENDOR, "subscription", 0))
+_INVOICE_BASE: Final[int] = int(format_id(VENDOR, "invoice", 0))
+COUPON_PERCENT = np.array([coupon.percent for coupon in cat.COUPONS], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -115,54 +128,58 @@ def _address(world: World, row: int, country: int) -> dict[str, Any]:
 
 
 def customers(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]]:
-    """Renders customer rows."""
-    owed = balances(world)
-    cols = ("currency", "country", "net_terms", "inactive", "created", "updated")
+    """Renders customer rows (computed page by page)."""
+    table = world.customers
+    currency_a = column(table, "currency", rows)
+    owed = majors(balances(world)[rows].astype(np.int64), currency_a)
+    off = org.offset_minutes
+    created = iso_many(column(table, "created", rows), off)
+    updated = iso_many(column(table, "updated", rows), off)
+    currencies = currency_a.tolist()
+    countries = column(table, "country", rows).tolist()
+    net_terms = column(table, "net_terms", rows).tolist()
+    inactive = column(table, "inactive", rows).tolist()
     out = []
-    pages = page_rows(
-        world.customers, rows, cols, iso=("created", "updated"), offset_minutes=org.offset_minutes
-    )
-    for v in pages:
-        row = v["row"]
-        company = world.person(row).company
-        currency = v["currency"]
+    for i, row in enumerate(rows.tolist()):
+        person = world.person(row)
+        company = person.company
+        currency = currencies[i]
+        terms = net_terms[i]
         out.append(
             {
-                "customer_id": format_id(VENDOR, "customer", row),
-                "display_name": world.person(row).display_name,
+                "customer_id": str(_CUSTOMER_BASE + row),
+                "display_name": person.display_name,
                 "salutation": "",
-                "first_name": world.person(row).first_name or "",
-                "last_name": world.person(row).last_name or "",
-                "email": world.person(row).email or "",
+                "first_name": person.first_name or "",
+                "last_name": person.last_name or "",
+                "email": person.email or "",
                 "company_name": company or "",
-                "phone": world.person(row).phone or "",
+                "phone": person.phone or "",
                 "mobile": "",
                 "website": "",
                 "department": "",
                 "designation": "",
-                "status": "inactive" if v["inactive"] else "active",
+                "status": "inactive" if inactive[i] else "active",
                 "customer_sub_type": "business" if company else "individual",
                 "currency_id": f"90300080000000{currency}",
                 "currency_code": cat.CURRENCIES[currency],
                 "currency_symbol": _SYMBOL[currency],
                 "price_precision": cat.MINOR_DIGITS[currency],
-                "outstanding_receivable_amount": major(int(owed[row]), currency),
+                "outstanding_receivable_amount": owed[i],
                 "unused_credits_receivable_amount": 0.0,
-                "payment_terms": v["net_terms"],
-                "payment_terms_label": f"Net {v['net_terms']}"
-                if v["net_terms"]
-                else "Due on Receipt",
-                "billing_address": _address(world, row, v["country"]),
-                "shipping_address": _address(world, row, v["country"]),
+                "payment_terms": terms,
+                "payment_terms_label": f"Net {terms}" if terms else "Due on Receipt",
+                "billing_address": _address(world, row, countries[i]),
+                "shipping_address": _address(world, row, countries[i]),
                 "primary_contactperson_id": str(ZOHO_CONTACT_BASE + row * 2),
                 "tags": [],
                 "is_portal_enabled": False,
                 "ach_supported": False,
                 "zcrm_account_id": "",
                 "zcrm_contact_id": "",
-                "custom_fields": _custom_fields(world.person(row).tenant_id),
-                "created_time": v["created@iso"],
-                "updated_time": v["updated@iso"] or "",
+                "custom_fields": _custom_fields(person.tenant_id),
+                "created_time": created[i],
+                "updated_time": updated[i] or "",
             }
         )
     return out
@@ -209,183 +226,208 @@ def contact_persons(world: World, row: int, org: Org) -> list[dict[str, Any]]:
 
 
 def subscriptions(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]]:
-    """Renders subscription rows."""
-    cols = (
-        "customer", "currency", "plan", "quantity", "status", "coupon", "started",
-        "trial_start", "trial_end", "term_start", "term_end", "cancelled_at", "paused_at",
-        "auto_collect", "created", "updated",
-    )  # fmt: skip
-    out = []
+    """Renders subscription rows (computed page by page)."""
+    subs = world.subscriptions
     off = org.offset_minutes
-    dates = ("created", "started", "term_start", "term_end", "cancelled_at", "paused_at")
-    pages = page_rows(
-        world.subscriptions,
-        rows,
-        cols,
-        iso=("created", "updated"),
-        days=(*dates, "trial_start", "trial_end"),
-        offset_minutes=off,
-    )
-    for v in pages:
-        row = v["row"]
-        plan = cat.PLANS[v["plan"]]
-        status = v["status"]
-        currency = v["currency"]
-        unit = plan.prices[currency]
-        amount = unit * v["quantity"]
-        coupon = v["coupon"]
-        discount = amount * cat.COUPONS[coupon].percent // 100 if coupon >= 0 else 0
+    status_a = column(subs, "status", rows)
+    plan_a = column(subs, "plan", rows)
+    currency_a = column(subs, "currency", rows)
+    quantity_a = column(subs, "quantity", rows)
+    coupon_a = column(subs, "coupon", rows)
+    unit_a = PRICES[plan_a, currency_a]
+    amount_a = unit_a * quantity_a
+    percent = COUPON_PERCENT[np.maximum(coupon_a, 0)]
+    discount_a = np.where(coupon_a >= 0, amount_a * percent // 100, 0)
+    trial_a = column(subs, "trial_end", rows)
+    remaining = np.where(
+        status_a == cat.SUB_TRIAL, np.maximum(0, (trial_a - world.now) // cat.DAY), 0
+    ).tolist()
+    price = majors(unit_a, currency_a)
+    amount = majors(amount_a, currency_a)
+    net = majors(amount_a - discount_a, currency_a)
+    discount = majors(discount_a, currency_a)
+    days = {
+        name: day_many(column(subs, name, rows), off)
+        for name in (
+            "created", "started", "term_start", "term_end", "cancelled_at", "paused_at",
+            "trial_start", "trial_end",
+        )
+    }  # fmt: skip
+    created = iso_many(column(subs, "created", rows), off)
+    updated = iso_many(column(subs, "updated", rows), off)
+    statuses, plans, currencies = status_a.tolist(), plan_a.tolist(), currency_a.tolist()
+    quantities, coupons = quantity_a.tolist(), coupon_a.tolist()
+    owners = column(subs, "customer", rows).tolist()
+    collect = column(subs, "auto_collect", rows).tolist()
+    out = []
+    for i, row in enumerate(rows.tolist()):
+        plan = cat.PLANS[plans[i]]
+        status = statuses[i]
+        currency = currencies[i]
         interval, unit_word = _INTERVAL[plan.interval]
-        owner = v["customer"]
-        billing = status in (cat.SUB_ACTIVE, cat.SUB_TRIAL)
-        trial_end = v["trial_end"]
+        owner = owners[i]
+        person = world.person(owner)
+        customer_id = str(_CUSTOMER_BASE + owner)
+        email = person.email or ""
         record: dict[str, Any] = {
-            "subscription_id": format_id(VENDOR, "subscription", row),
+            "subscription_id": str(_SUBSCRIPTION_BASE + row),
             "subscription_number": f"SUB-{row + 1:06d}",
-            "name": f"{plan.product.name}-{world.person(owner).display_name}",
+            "name": f"{plan.product.name}-{person.display_name}",
             "status": cat.SUB_STATUS_BY_VENDOR[VENDOR][status],
-            "amount": major(amount - discount, currency),
-            "sub_total": major(amount, currency),
+            "amount": net[i],
+            "sub_total": amount[i],
             "currency_code": cat.CURRENCIES[currency],
             "currency_symbol": _SYMBOL[currency],
             "interval": interval,
             "interval_unit": unit_word,
             "billing_mode": "prepay",
-            "customer_id": format_id(VENDOR, "customer", owner),
-            "customer_name": world.person(owner).display_name,
-            "email": world.person(owner).email or "",
+            "customer_id": customer_id,
+            "customer_name": person.display_name,
+            "email": email,
             "customer": {
-                "customer_id": format_id(VENDOR, "customer", owner),
-                "display_name": world.person(owner).display_name,
-                "email": world.person(owner).email or "",
+                "customer_id": customer_id,
+                "display_name": person.display_name,
+                "email": email,
             },
             "plan": {
                 "plan_code": plan.code,
                 "name": plan.name,
-                "quantity": v["quantity"],
-                "price": major(unit, currency),
+                "quantity": quantities[i],
+                "price": price[i],
                 "discount": 0.0,
-                "total": major(amount, currency),
+                "total": amount[i],
                 "setup_fee": 0.0,
                 "description": "",
                 "tax_id": "",
             },
             "addons": [],
-            "created_at": v["created@day"],
-            "activated_at": v["started@day"] if status != cat.SUB_FUTURE else "",
-            "starts_at": v["started@day"],
-            "current_term_starts_at": v["term_start@day"],
-            "current_term_ends_at": v["term_end@day"],
-            "last_billing_at": v["term_start@day"] if status != cat.SUB_TRIAL else "",
-            "next_billing_at": v["term_end@day"] if billing else "",
-            "expires_at": v["cancelled_at@day"] if status == cat.SUB_NON_RENEWING else "",
-            "cancelled_at": v["cancelled_at@day"] if status == cat.SUB_CANCELLED else "",
-            "pause_date": v["paused_at@day"],
-            "trial_starts_at": v["trial_start@day"],
-            "trial_ends_at": v["trial_end@day"],
-            "trial_remaining_days": max(0, (trial_end - world.now) // cat.DAY)
-            if status == cat.SUB_TRIAL
-            else 0,
-            "auto_collect": bool(v["auto_collect"]),
+            "created_at": days["created"][i],
+            "activated_at": days["started"][i] if status != cat.SUB_FUTURE else "",
+            "starts_at": days["started"][i],
+            "current_term_starts_at": days["term_start"][i],
+            "current_term_ends_at": days["term_end"][i],
+            "last_billing_at": days["term_start"][i] if status != cat.SUB_TRIAL else "",
+            "next_billing_at": days["term_end"][i]
+            if status in (cat.SUB_ACTIVE, cat.SUB_TRIAL)
+            else "",
+            "expires_at": days["cancelled_at"][i] if status == cat.SUB_NON_RENEWING else "",
+            "cancelled_at": days["cancelled_at"][i] if status == cat.SUB_CANCELLED else "",
+            "pause_date": days["paused_at"][i],
+            "trial_starts_at": days["trial_start"][i],
+            "trial_ends_at": days["trial_end"][i],
+            "trial_remaining_days": remaining[i],
+            "auto_collect": bool(collect[i]),
             "reference_id": "",
             "salesperson_name": "",
             "is_metered_billing": False,
-            "custom_fields": _custom_fields(world.person(owner).tenant_id),
-            "created_time": v["created@iso"],
-            "updated_time": v["updated@iso"] or "",
+            "custom_fields": _custom_fields(person.tenant_id),
+            "created_time": created[i],
+            "updated_time": updated[i] or "",
         }
+        coupon = coupons[i]
         if coupon >= 0:
             record["coupon"] = {
                 "coupon_code": cat.COUPONS[coupon].code,
                 "coupon_name": cat.COUPONS[coupon].name,
-                "discount_amount": major(discount, currency),
+                "discount_amount": discount[i],
             }
         out.append(record)
     return out
 
 
 def invoices(world: World, rows: IntArray, org: Org) -> list[dict[str, Any]]:
-    """Renders invoice rows."""
-    cols = (
-        "customer", "subscription", "currency", "plan", "quantity", "date", "due", "subtotal",
-        "discount", "tax", "total", "paid", "status", "paid_at", "created", "updated",
-    )  # fmt: skip
-    out = []
+    """Renders invoice rows (computed page by page)."""
+    inv = world.invoices
     off = org.offset_minutes
-    pages = page_rows(
-        world.invoices,
-        rows,
-        cols,
-        iso=("created", "updated"),
-        days=("date", "due", "paid_at"),
-        offset_minutes=off,
-    )
-    for v in pages:
-        row = v["row"]
-        currency = v["currency"]
-        status = v["status"]
-        total, paid = v["total"], v["paid"]
-        balance = 0 if status in (cat.INV_PAID, cat.INV_VOID) else total - paid
-        sub = v["subscription"]
-        owner = v["customer"]
-        plan = cat.PLANS[v["plan"]]
-        subs = (
-            [
-                {
-                    "subscription_id": format_id(VENDOR, "subscription", sub),
-                    "subscription_number": f"SUB-{sub + 1:06d}",
-                }
-            ]
-            if sub >= 0
-            else []
-        )
+    currency_a = column(inv, "currency", rows)
+    status_a = column(inv, "status", rows)
+    total_a = column(inv, "total", rows)
+    paid_a = column(inv, "paid", rows)
+    subtotal_a = column(inv, "subtotal", rows)
+    discount_a = column(inv, "discount", rows)
+    quantity_a = column(inv, "quantity", rows)
+    tax_a = column(inv, "tax", rows)
+    settled = np.isin(status_a, (cat.INV_PAID, cat.INV_VOID))
+    subtotal = majors(subtotal_a, currency_a)
+    discount = majors(discount_a, currency_a)
+    tax = majors(tax_a, currency_a)
+    total = majors(total_a, currency_a)
+    paid = majors(paid_a, currency_a)
+    balance = majors(np.where(settled, 0, total_a - paid_a), currency_a)
+    price = majors(subtotal_a // np.maximum(quantity_a, 1), currency_a)
+    item_total = majors(subtotal_a - discount_a, currency_a)
+    dates = day_many(column(inv, "date", rows), off)
+    dues = day_many(column(inv, "due", rows), off)
+    paid_days = day_many(column(inv, "paid_at", rows), off)
+    created = iso_many(column(inv, "created", rows), off)
+    updated = iso_many(column(inv, "updated", rows), off)
+    statuses, currencies = status_a.tolist(), currency_a.tolist()
+    quantities, taxes = quantity_a.tolist(), tax_a.tolist()
+    plans = column(inv, "plan", rows).tolist()
+    subs = column(inv, "subscription", rows).tolist()
+    owners = column(inv, "customer", rows).tolist()
+    out = []
+    for i, row in enumerate(rows.tolist()):
+        currency = currencies[i]
+        sub = subs[i]
+        owner = owners[i]
+        person = world.person(owner)
+        plan = cat.PLANS[plans[i]]
+        recurring = sub >= 0
         out.append(
             {
-                "invoice_id": format_id(VENDOR, "invoice", row),
+                "invoice_id": str(_INVOICE_BASE + row),
                 "invoice_number": zoho_invoice_number(row),
-                "status": cat.INV_STATUS_BY_VENDOR[VENDOR][status],
-                "invoice_date": v["date@day"],
-                "date": v["date@day"],
-                "due_date": v["due@day"],
+                "status": cat.INV_STATUS_BY_VENDOR[VENDOR][statuses[i]],
+                "invoice_date": dates[i],
+                "date": dates[i],
+                "due_date": dues[i],
                 "payment_expected_date": "",
-                "last_payment_date": v["paid_at@day"],
+                "last_payment_date": paid_days[i],
                 "reference_number": "",
-                "customer_id": format_id(VENDOR, "customer", owner),
-                "customer_name": world.person(owner).display_name,
-                "email": world.person(owner).email or "",
+                "customer_id": str(_CUSTOMER_BASE + owner),
+                "customer_name": person.display_name,
+                "email": person.email or "",
                 "currency_code": cat.CURRENCIES[currency],
                 "currency_symbol": _SYMBOL[currency],
-                "sub_total": major(v["subtotal"], currency),
-                "discount_total": major(v["discount"], currency),
-                "tax_total": major(v["tax"], currency),
-                "total": major(total, currency),
-                "payment_made": major(paid, currency),
-                "balance": major(balance, currency),
+                "sub_total": subtotal[i],
+                "discount_total": discount[i],
+                "tax_total": tax[i],
+                "total": total[i],
+                "payment_made": paid[i],
+                "balance": balance[i],
                 "credits_applied": 0.0,
                 "write_off_amount": 0.0,
-                "transaction_type": "renewal" if sub >= 0 else "new",
+                "transaction_type": "renewal" if recurring else "new",
                 "is_viewed_by_client": False,
                 "salesperson_name": "",
-                "subscriptions": subs,
+                "subscriptions": [
+                    {
+                        "subscription_id": str(_SUBSCRIPTION_BASE + sub),
+                        "subscription_number": f"SUB-{sub + 1:06d}",
+                    }
+                ]
+                if recurring
+                else [],
                 "invoice_items": [
                     {
                         "item_id": f"90300070000000{plan.index:02d}",
-                        "name": plan.name if sub >= 0 else "One-time charge",
+                        "name": plan.name if recurring else "One-time charge",
                         "description": "",
-                        "code": plan.code if sub >= 0 else "",
-                        "price": major(v["subtotal"] // max(v["quantity"], 1), currency),
-                        "quantity": v["quantity"],
-                        "discount_amount": major(v["discount"], currency),
-                        "item_total": major(v["subtotal"] - v["discount"], currency),
+                        "code": plan.code if recurring else "",
+                        "price": price[i],
+                        "quantity": quantities[i],
+                        "discount_amount": discount[i],
+                        "item_total": item_total[i],
                         "tax_id": "",
-                        "tax_name": "VAT" if v["tax"] else "",
+                        "tax_name": "VAT" if taxes[i] else "",
                         "tax_percentage": cat.TAX_PERCENT[currency],
                     }
                 ],
                 "payments": [],
-                "custom_fields": _custom_fields(world.person(owner).tenant_id),
-                "created_time": v["created@iso"],
-                "updated_time": v["updated@iso"] or "",
+                "custom_fields": _custom_fields(person.tenant_id),
+                "created_time": created[i],
+                "updated_time": updated[i] or "",
             }
         )
     return out
