@@ -6,11 +6,13 @@ Examples::
     billbridge sandbox --rate-limit chargebee=100/60 --rate-limit recurly=400/300
     billbridge sandbox --faults "5xx=0.05,reset=0.01,latency=50ms,chargebee:503=#3"
     billbridge sandbox --port-base 18080      # chargebee 18080, recurly-us 18081, ...
+    billbridge sandbox --crm base_currency=EUR --crm contact_email_unique=true
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import threading
 from types import FrameType
@@ -25,10 +27,13 @@ from desktop.sandbox.credentials import (
     ZOHO_CLIENT_ID,
     ZOHO_CLIENT_SECRET,
     ZOHO_USERS,
+    zoho_user,
 )
+from desktop.sandbox.crm_data import CRM_ORG_ID
 from desktop.sandbox.facade import MOUNTS, SIMULATORS, Sandbox
 from desktop.sandbox.faults import parse_faults
 from desktop.sandbox.ratelimit import RateLimit, parse_rate_limit
+from desktop.sandbox.zoho_oauth import DEFAULT_SCOPES
 
 
 class SandboxOptionError(BillbridgeError):
@@ -39,11 +44,11 @@ def register(subparsers: Any) -> None:
     """Adds the ``sandbox`` command."""
     parser = subparsers.add_parser(
         "sandbox",
-        help="run the vendor simulators (Chargebee, Recurly, Zoho) on 127.0.0.1",
+        help="run the vendor simulators (Chargebee, Recurly, Zoho Billing, Zoho CRM) on 127.0.0.1",
         description=(
-            "Serves loopback simulators of Chargebee, Recurly and Zoho Billing (with Zoho "
-            "OAuth) over one generated dataset until Ctrl-C, and prints their base URLs and "
-            "demo credentials."
+            "Serves loopback simulators of Chargebee, Recurly, Zoho Billing and Zoho CRM "
+            "(with Zoho OAuth) over one generated dataset until Ctrl-C, and prints their base "
+            "URLs and demo credentials."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
@@ -82,6 +87,16 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="Zoho access-token lifetime (default 3600)",
     )
+    parser.add_argument(
+        "--crm",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help=(
+            "a Zoho CRM setting, e.g. base_currency=EUR, multi_currency=false, "
+            "contact_email_unique=true, search_index_delay=5 (repeatable)"
+        ),
+    )
     parser.set_defaults(handler=run)
 
 
@@ -112,6 +127,22 @@ def parse_rate_limits(items: list[str]) -> dict[str, RateLimit]:
     return budgets
 
 
+def parse_crm_settings(items: list[str]) -> dict[str, Any]:
+    """Parses ``--crm`` values: ``name=value`` with JSON values (``true``, ``5``,
+    ``["USD","EUR"]``) or plain text (``EUR``)."""
+    settings: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise SandboxOptionError(f"The CRM setting {item!r} must look like SETTING=VALUE.")
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        settings[name.strip()] = value
+    return settings
+
+
 def build_sandbox(args: argparse.Namespace) -> tuple[Sandbox, int | None]:
     """Validates the options and builds the (not yet started) sandbox."""
     size = _int(args.size, "--size", 0, 5_000_000)
@@ -132,7 +163,12 @@ def build_sandbox(args: argparse.Namespace) -> tuple[Sandbox, int | None]:
         faults = parse_faults(args.faults, SIMULATORS)
     except ValueError as error:
         raise SandboxOptionError(str(error)) from None
+    crm_settings = parse_crm_settings(getattr(args, "crm", []))
     sandbox = Sandbox(size=size, seed=seed, vendors=vendors, faults=faults, token_lifetime=lifetime)
+    try:
+        sandbox.configure_crm(crm_settings)
+    except (ValueError, TypeError) as error:
+        raise SandboxOptionError(str(error)) from None
     for name, budget in budgets.items():
         sandbox.set_rate_limit(name, budget)
     return sandbox, port_base
@@ -160,11 +196,36 @@ def describe(sandbox: Sandbox, out: TextIO) -> None:
         print(f"    Billing        {sandbox.base_url('zoho-api', user.dc)}/billing/v1", file=out)
         print(f"    refresh token  {user.refresh_token}", file=out)
         print(f"    grant code     {user.grant_code}", file=out)
+    describe_crm(sandbox, out)
     print(
         f"\nAdmin API: POST {sandbox.origin('chargebee')}/_sandbox/mutate (on every origin)",
         file=out,
     )
     print("Press Ctrl-C to stop.", file=out, flush=True)
+
+
+def describe_crm(sandbox: Sandbox, out: TextIO) -> None:
+    """Prints the Zoho CRM base URL, how to get a token for it, and its settings."""
+    config = sandbox.crm.config
+    user = zoho_user(config.dc)
+    scopes = " ".join(s for s in DEFAULT_SCOPES if s.startswith("ZohoCRM."))
+    token_url = f"{sandbox.base_url('zoho-accounts', config.dc)}/oauth/v2/token"
+    print(f"\nZoho CRM (org {CRM_ORG_ID}, data centre {config.dc})", file=out)
+    print(f"  base URL       {sandbox.base_url('zoho-crm')}  (/crm/v2 ... /crm/v8)", file=out)
+    print(f"  Zoho login     {user.email} (demo user of data centre {config.dc})", file=out)
+    print(f"  token          POST {token_url}", file=out)
+    print(
+        "                 grant_type=refresh_token, the client id and secret above, "
+        f"refresh_token={user.refresh_token}",
+        file=out,
+    )
+    print(f"  scopes         {scopes}", file=out)
+    print(
+        f"  settings       base currency {config.base_currency}, multi-currency "
+        f"{'on' if config.multi_currency else 'off'}, unique contact e-mail "
+        f"{'on' if config.contact_email_unique else 'off'} (change with --crm NAME=VALUE)",
+        file=out,
+    )
 
 
 def run(args: argparse.Namespace, context: CliContext) -> int:

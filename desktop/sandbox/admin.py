@@ -6,12 +6,17 @@ exempt from faults and rate limits.
 * ``GET  /_sandbox/status`` — seed, size, clock, origins, fault rules, budgets.
 * ``POST /_sandbox/mutate`` — one change or a list of changes, as
   ``{"op": "create|update|delete|touch", "kind": "customer|subscription|invoice",
-  "vendor": "...", "site": "...", "id": "...", "fields": {...}}``.
+  "vendor": "...", "site": "...", "id": "...", "fields": {...}}``, or for Zoho CRM
+  ``{"op": ..., "module": "Contacts|Accounts|Deals", "id": "...", "fields": {...}}``
+  (API-shaped field values, e.g. ``{"Last_Name": "Okafor"}``).
 * ``POST /_sandbox/clock`` — ``{"advance": seconds}``.
 * ``POST /_sandbox/faults`` — ``{"faults": "5xx=0.05,chargebee:reset=#3"}`` (``""`` clears).
 * ``POST /_sandbox/rate-limits`` — ``{"chargebee": "100/60", "recurly": null}``.
 * ``GET  /_sandbox/log`` (``?vendor=``) and ``POST /_sandbox/log/clear``.
-* ``GET  /_sandbox/truth?vendor=&kind=customers|subscriptions|invoices[&site=]`` — ids.
+* ``GET  /_sandbox/truth?vendor=&kind=customers|subscriptions|invoices[&site=]`` — ids;
+  ``?vendor=zoho-crm&module=Contacts|Accounts|Deals`` — ids and canonical records.
+* ``POST /_sandbox/crm/configure`` — Zoho CRM settings, e.g.
+  ``{"base_currency": "EUR", "multi_currency": true, "contact_email_unique": false}``.
 * ``POST /_sandbox/zoho/expire-tokens`` — expires every Zoho access token.
 """
 
@@ -57,8 +62,11 @@ def _dispatch(
         return json_response(200, _status(sandbox))
     if path == "/_sandbox/mutate" and method == "POST":
         changes = body if isinstance(body, list) else [body]
-        results = [sandbox.mutations.apply(change) for change in changes]
+        results = [_mutate(sandbox, change) for change in changes]
         return json_response(200, {"results": results})
+    if path == "/_sandbox/crm/configure" and method == "POST":
+        config = sandbox.configure_crm(dict(body))
+        return json_response(200, {"crm": _jsonable(asdict(config))})
     if path == "/_sandbox/clock" and method == "POST":
         sandbox.advance_clock(float(body.get("advance", 0)))
         return json_response(200, {"now": epoch(sandbox.clock)})
@@ -83,6 +91,23 @@ def _dispatch(
     return _error(404, f"The sandbox admin API has no {method} {path} (mount {mount}).")
 
 
+def _mutate(sandbox: Sandbox, change: Any) -> dict[str, Any]:
+    """Routes one change to Zoho CRM (it names a ``module``) or to the billing world."""
+    if not isinstance(change, dict):
+        raise ValueError("Each change must be a JSON object.")
+    if "module" in change or change.get("vendor") == "zoho-crm":
+        return {**sandbox.crm.mutations.apply(change), "vendor": "zoho-crm"}
+    return sandbox.mutations.apply(change)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
 def _fault(fault: Any) -> dict[str, Any]:
     data = asdict(fault)
     data["at"] = sorted(data["at"])
@@ -98,6 +123,7 @@ def _status(sandbox: Sandbox) -> dict[str, Any]:
         "history_end": world.now,
         "now": epoch(sandbox.clock),
         "origins": {name: sandbox.origin(name) for name in sandbox.mounts},
+        "crm": _jsonable(asdict(sandbox.crm.config)),
         "faults": [_fault(f) for f in sandbox.injector.faults],
         "rate_limits": {
             name: (
@@ -115,6 +141,11 @@ def _truth(sandbox: Sandbox, request: SandboxRequest) -> dict[str, Any]:
     kind = request.param("kind") or "customers"
     site = request.param("site")
     deleted = request.param("include_deleted") == "true"
+    if vendor == "zoho-crm":
+        module = request.param("module") or kind
+        rows = sandbox.crm.truth(module, deleted)
+        ids = [row["id"] for row in rows]
+        return {"vendor": vendor, "module": module, "count": len(rows), "ids": ids, "records": rows}
     truth = sandbox.truth
     if kind == "customers":
         records: list[Any] = truth.customers(vendor, site, deleted)

@@ -7,7 +7,7 @@ chargebee  ``{origin}/chargebee/{site}/api/v2`` (sites ``acme``, ``acme-test``)
 recurly-us ``{origin}/`` — Recurly US region (site ``acme``)
 recurly-eu ``{origin}/`` — Recurly EU region (site ``acme-eu``)
 zoho       ``{origin}/zoho/{dc}/accounts`` (OAuth) and ``{origin}/zoho/{dc}/api``
-           (``/billing/v1``; the CRM simulator registers ``/crm/...`` here)
+           (``/billing/v1`` and Zoho CRM's ``/crm/v2`` … ``/crm/v8``)
 ========== ================================================================
 
 In-process (before :meth:`Sandbox.start`) the origins are ``http://<mount>.sandbox.invalid``
@@ -18,8 +18,9 @@ and :meth:`Sandbox.transport` answers them; after ``start()`` they are
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 import httpx
 
@@ -39,6 +40,7 @@ from desktop.sandbox.transport import mock_transport
 from desktop.sandbox.truth import Truth
 from desktop.sandbox.zoho_billing import ZohoBillingHandler
 from desktop.sandbox.zoho_crm import ZohoCrmHandler
+from desktop.sandbox.zoho_crm_store import CrmConfig
 from desktop.sandbox.zoho_oauth import TokenStore, ZohoAccountsHandler
 
 #: Mount names in the order ports are assigned from ``port_base``.
@@ -64,12 +66,16 @@ class Sandbox:
         rate_limits: budgets per simulator name (``RateLimit`` or ``"100/60"``).
         faults: fault rules, or their text form (see :mod:`desktop.sandbox.faults`).
         token_lifetime: Zoho access-token lifetime in seconds.
+        crm_settings: Zoho CRM settings forwarded to ``crm.configure`` (the fields of
+            :class:`~desktop.sandbox.zoho_crm_store.CrmConfig`, e.g.
+            ``{"base_currency": "EUR", "contact_email_unique": True}``).
 
     Attributes:
         world: the dataset; ``truth``: ground truth; ``mutations``: the change API;
         ``log``: the request log; ``tokens``: the Zoho OAuth token store;
         ``injector``: fault injection; ``limiters``: rate limiters per simulator;
-        ``mounts``: the mounts by name.
+        ``mounts``: the mounts by name; ``crm``: the Zoho CRM simulator (its records,
+        ``truth(module)``, ``mutations`` and ``configure(...)``).
     """
 
     def __init__(
@@ -81,6 +87,7 @@ class Sandbox:
         rate_limits: Mapping[str, RateLimit | str | None] | None = None,
         faults: Sequence[Fault] | str = (),
         token_lifetime: int = 3600,
+        crm_settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.world = World(seed=seed, size=size, vendors=vendors, clock=self.clock)
@@ -106,7 +113,10 @@ class Sandbox:
         self.register(RecurlyHandler(self.world, "eu"), "recurly-eu")
         self.register(ZohoAccountsHandler(self.tokens, lambda: self.origin("zoho")), "zoho")
         self.register(ZohoBillingHandler(self.world, self.tokens), "zoho")
-        self.register(ZohoCrmHandler(self.world, self.tokens), "zoho")
+        self._crm = ZohoCrmHandler(self.world, self.tokens)
+        self.register(self._crm, "zoho")
+        if crm_settings:
+            self.configure_crm(crm_settings)
 
     # ------------------------------------------------------------ wiring
 
@@ -131,6 +141,29 @@ class Sandbox:
                 )
             self.limiters[name].set_budget(parsed)
 
+    @property
+    def crm(self) -> ZohoCrmHandler:
+        """The Zoho CRM simulator (records, ``truth``, ``mutations``, ``configure``)."""
+        return self._crm
+
+    def configure_crm(self, settings: Mapping[str, Any]) -> CrmConfig:
+        """Changes Zoho CRM settings (names of :class:`CrmConfig` fields); returns them all."""
+        known = {f.name for f in fields(CrmConfig)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(
+                f"The sandbox CRM has no setting {unknown[0]!r}; use {', '.join(sorted(known))}."
+            )
+        changes = dict(settings)
+        for name in ("currencies",):
+            if isinstance(changes.get(name), list):
+                changes[name] = tuple(changes[name])
+        if isinstance(changes.get("unique_fields"), Mapping):
+            changes["unique_fields"] = {
+                module: tuple(names) for module, names in changes["unique_fields"].items()
+            }
+        return self._crm.configure(**changes)
+
     def advance_clock(self, seconds: float) -> None:
         """Moves the sandbox clock forward (a :class:`ManualClock` or the default clock)."""
         advance(self.clock, seconds)
@@ -149,7 +182,8 @@ class Sandbox:
         ``recurly`` → the region origin of ``site`` (default ``acme``, US);
         ``zoho-billing`` → ``{origin}/zoho/{dc}/api/billing/v1`` (``site`` = organization id);
         ``zoho-accounts`` → ``{origin}/zoho/{dc}/accounts`` (``site`` = data centre);
-        ``zoho-api`` → ``{origin}/zoho/{dc}/api`` (the token's ``api_domain``).
+        ``zoho-api`` → ``{origin}/zoho/{dc}/api`` (the token's ``api_domain``);
+        ``zoho-crm`` → ``{origin}/zoho/{dc}/api/crm/v8`` (the CRM org's data centre).
         """
         if vendor == "chargebee":
             return f"{self.origin('chargebee')}/chargebee/{site or 'acme'}/api/v2"
@@ -164,6 +198,8 @@ class Sandbox:
             return f"{self.origin('zoho')}/zoho/{site or 'com'}/accounts"
         if vendor == "zoho-api":
             return f"{self.origin('zoho')}/zoho/{site or 'com'}/api"
+        if vendor == "zoho-crm":
+            return f"{self.origin('zoho')}/zoho/{self._crm.config.dc}/api/crm/v8"
         raise ValueError(f"The sandbox has no vendor {vendor!r}.")
 
     def _route(self, request: httpx.Request) -> Mount | None:
