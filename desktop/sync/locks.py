@@ -8,6 +8,14 @@ when its heartbeat is older than ``stale_after``, or when its owner ran on this 
 that process no longer exists (a ``kill -9``). The takeover deletes the stale row only if
 it is still the same row (same owner and heartbeat), so two runs cannot both take it over.
 
+On **PostgreSQL** the run also holds a session-level advisory lock
+(``pg_try_advisory_lock``) on a connection of its own for as long as it runs. The
+database releases it the moment the holder's session ends — a killed process, a crashed
+or sleeping laptop whose connection drops — so liveness does not rest on heartbeats and
+host names there: a second run is refused while the advisory lock is held, even when the
+holder's heartbeat is late, and a row left behind by a holder that is gone is taken over
+at once instead of after ``stale_after``.
+
 :meth:`SyncLocks.holder` / :meth:`SyncLocks.holders` answer the UI's "who is running?"
 question; :class:`SyncBusy` carries the sentence shown when a run is refused.
 """
@@ -24,7 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Connection as DbConnection
+from sqlalchemy import Table, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from desktop.storage.database import Database
@@ -40,6 +49,8 @@ LOCKS: Final[Table] = SyncLock.__table__  # type: ignore[assignment]
 DEFAULT_STALE_AFTER = timedelta(minutes=2)
 #: How often a held lock's heartbeat is refreshed.
 DEFAULT_HEARTBEAT_SECONDS = 10.0
+#: First key of the PostgreSQL advisory locks (the second is the connection id).
+ADVISORY_NAMESPACE: Final[int] = 0x42427379  # "BBsy"
 
 _TRIGGER_WORDS = {
     "scheduled": "A scheduled sync",
@@ -220,6 +231,45 @@ class SyncLocks:
                 no thread; call :meth:`HeldLock.heartbeat` yourself).
         """
         owner = f"{self.host}:{os.getpid()}#{uuid.uuid4().hex[:8]}"
+        session = self._advisory(connection_id)
+        try:
+            self._insert(connection_id, owner, trigger, advisory=session is not None)
+        except BaseException:
+            if session is not None:
+                _unlock(session, connection_id)
+            raise
+        held = HeldLock(self, connection_id, owner, session)
+        if heartbeat_seconds:
+            held.start_heartbeat(heartbeat_seconds)
+        return held
+
+    def _advisory(self, connection_id: int) -> DbConnection | None:
+        """On PostgreSQL: takes the advisory lock on a connection of its own, or raises
+        :class:`SyncBusy`; elsewhere ``None``."""
+        if self._database.engine.dialect.name != "postgresql":
+            return None
+        session = self._database.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            taken = session.execute(
+                text("SELECT pg_try_advisory_lock(:namespace, :key)"),
+                {"namespace": ADVISORY_NAMESPACE, "key": connection_id},
+            ).scalar()
+        except BaseException:
+            session.close()
+            raise
+        if taken:
+            return session
+        session.close()
+        current = self.holder(connection_id)
+        if current is not None:
+            raise SyncBusy(current)
+        raise SyncFailure(
+            "Another copy of Billbridge is starting a sync of this connection; try again "
+            "in a moment."
+        )
+
+    def _insert(self, connection_id: int, owner: str, trigger: str, *, advisory: bool) -> None:
+        """Writes the lock row, taking over a stale one (any one, under an advisory lock)."""
         table = LOCKS
         for _attempt in range(3):
             now = self._clock()
@@ -236,13 +286,13 @@ class SyncLocks:
                             progress={},
                         )
                     )
-                break
+                return
             except IntegrityError:
                 pass
             current = self.holder(connection_id)
             if current is None:
                 continue  # released meanwhile: try again
-            if not self.is_stale(current):
+            if not advisory and not self.is_stale(current):
                 raise SyncBusy(current)
             log.warning(
                 "Taking over the abandoned sync lock of %s (owner %s, last heartbeat %s).",
@@ -258,22 +308,37 @@ class SyncLocks:
                         table.c.heartbeat_at == current.heartbeat_at,
                     )
                 )
-        else:
-            current = self.holder(connection_id)
-            if current is not None:
-                raise SyncBusy(current)
-            raise SyncFailure("The sync lock could not be taken; try again.")
-        held = HeldLock(self, connection_id, owner)
-        if heartbeat_seconds:
-            held.start_heartbeat(heartbeat_seconds)
-        return held
+        current = self.holder(connection_id)
+        if current is not None:
+            raise SyncBusy(current)
+        raise SyncFailure("The sync lock could not be taken; try again.")
+
+
+def _unlock(session: DbConnection, connection_id: int) -> None:
+    """Releases the advisory lock and closes its connection (closing alone would too)."""
+    try:
+        session.execute(
+            text("SELECT pg_advisory_unlock(:namespace, :key)"),
+            {"namespace": ADVISORY_NAMESPACE, "key": connection_id},
+        )
+    except Exception:  # the session is going away anyway; closing it releases the lock
+        log.warning("Could not release the advisory sync lock.", exc_info=True)
+    finally:
+        session.close()
 
 
 class HeldLock:
     """A lock this process holds; release it (or use it as a context manager)."""
 
-    def __init__(self, locks: SyncLocks, connection_id: int, owner: str) -> None:
+    def __init__(
+        self,
+        locks: SyncLocks,
+        connection_id: int,
+        owner: str,
+        advisory: DbConnection | None = None,
+    ) -> None:
         self._locks = locks
+        self._advisory = advisory
         self.connection_id = connection_id
         self.owner = owner
         self._stop = threading.Event()
@@ -337,9 +402,14 @@ class HeldLock:
             self._thread.join(timeout=10)
             self._thread = None
         table = LOCKS
-        with self._locks._database.engine.begin() as conn:
-            conn.execute(
-                delete(table).where(
-                    table.c.connection_id == self.connection_id, table.c.owner == self.owner
+        try:
+            with self._locks._database.engine.begin() as conn:
+                conn.execute(
+                    delete(table).where(
+                        table.c.connection_id == self.connection_id, table.c.owner == self.owner
+                    )
                 )
-            )
+        finally:
+            if self._advisory is not None:
+                _unlock(self._advisory, self.connection_id)
+                self._advisory = None
