@@ -4,7 +4,8 @@ Why: the sync engine parses JSON and builds SQLAlchemy statements in Python. Run
 thread of the desktop app, it competes with the window's main thread for the GIL, and
 every call from Qt into Python (a timer, a paint asking a model for data) waits for it:
 the window stalls for hundreds of milliseconds. In a child process the sync has its own
-interpreter and the window keeps its GIL.
+interpreter and the window keeps its GIL; the child also lowers its CPU priority
+(:data:`CHILD_NICENESS`), so on a busy machine the window gets a core first.
 
 Usage (from a job function; it blocks until the child ends)::
 
@@ -22,9 +23,10 @@ The protocol, one JSON object per line:
 
 * parent → child (stdin): first the request ``{"action": "sync" | "fetch", "db": URL,
   "connection": id, "full": bool, "trigger": str, "source_id": str | null, "secret":
-  str | null}``, then ``{"cancel": true}`` to cancel. End of input also cancels (the
-  parent went away). The database URL and the secret travel only here: never in the
-  child's arguments or environment, where other users of the machine could read them.
+  str | null, "after_run": bool}``, then ``{"cancel": true}`` to cancel. End of input
+  also cancels (the parent went away). The database URL and the secret travel only
+  here: never in the child's arguments or environment, where other users of the machine
+  could read them.
 * child → parent (stdout): ``{"progress": {"done", "total", "message"}}`` (at most about
   ten a second), then exactly one of ``{"summary": {...}}`` or ``{"error": {"type",
   "message", "exit_code"}}``. The child's log goes to stderr, which the parent copies
@@ -71,7 +73,7 @@ from desktop.sync.base import (
     SourceUnreachable,
     SyncFailure,
 )
-from desktop.sync.engine import RunSummary, SyncEngine
+from desktop.sync.engine import AfterRun, RunSummary, SyncEngine
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ log = logging.getLogger(__name__)
 CHILD_MODULE: Final = "desktop.sync.subprocess_runner"
 #: Seconds between two progress lines from the child.
 PROGRESS_INTERVAL: Final = 0.1
+#: How much the child lowers its CPU priority, so the window wins when cores are scarce.
+CHILD_NICENESS: Final = 10
 
 #: Error types the parent raises again as themselves; any other becomes a SyncFailure.
 _ERRORS: Final[dict[str, type[BillbridgeError]]] = {
@@ -115,6 +119,9 @@ class SubprocessSyncRunner:
         python: the interpreter for the child (default: this one).
         cancel_grace: seconds a cancelled child gets to stop before SIGTERM.
         terminate_grace: seconds after SIGTERM before SIGKILL.
+        after_run: whether the child runs the after-sync hook of ``billbridge sync``
+            (recompute health, evaluate alerts) after each finished run, as the app's
+            engine does; that work then stays out of the window's process too.
     """
 
     def __init__(
@@ -125,6 +132,7 @@ class SubprocessSyncRunner:
         python: str | None = None,
         cancel_grace: float = 30.0,
         terminate_grace: float = 5.0,
+        after_run: bool = True,
     ) -> None:
         if not runs_out_of_process(database):
             raise ConfigurationError(
@@ -135,6 +143,7 @@ class SubprocessSyncRunner:
         self.python = python or sys.executable
         self.cancel_grace = cancel_grace
         self.terminate_grace = terminate_grace
+        self.after_run = after_run
         #: The running children, by connection id (tests look at them).
         self.children: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -183,6 +192,7 @@ class SubprocessSyncRunner:
             "trigger": trigger,
             "source_id": source_id,
             "secret": self.secrets.read(row.secret_ref),
+            "after_run": self.after_run,
         }
         child = subprocess.Popen(
             [self.python, "-m", CHILD_MODULE],
@@ -444,6 +454,8 @@ def child_main(
         stdout = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
         os.dup2(2, 1)
         sys.stdout = sys.stderr
+        with contextlib.suppress(OSError, AttributeError):  # not on every platform
+            os.nice(CHILD_NICENESS)
     channel = _Channel(stdout)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
     for noisy in ("httpx", "httpcore"):
@@ -465,7 +477,7 @@ def child_main(
     database: Database | None = None
     try:
         database = (open_db or _open)(str(request["db"]))
-        engine = SyncEngine(database, MemorySecretStore())
+        engine = SyncEngine(database, MemorySecretStore(), after_run=_hook(request, database))
         secret = request.get("secret")
         if request["action"] == "sync":
             summary = engine.run(
@@ -506,6 +518,15 @@ def child_main(
     channel.flush_progress()
     channel.send({"summary": summary_to_json(summary)})
     return 0
+
+
+def _hook(request: dict[str, Any], database: Database) -> AfterRun | None:
+    """The after-sync hook the parent's engine has (health and alerts), if asked for."""
+    if not request.get("after_run"):
+        return None
+    from desktop.health.after_sync import after_sync_hook
+
+    return after_sync_hook(database)
 
 
 def _open(url: str) -> Database:

@@ -68,7 +68,14 @@ class EngineActions:
         if out_of_process is None:
             out_of_process = child_process_possible(engine, database)
         self.runner = (
-            SubprocessSyncRunner(engine.database, engine.secrets) if out_of_process else None
+            SubprocessSyncRunner(
+                engine.database,
+                engine.secrets,
+                # the child mirrors the engine's after-run hook (health and alerts)
+                after_run=getattr(engine, "_after_run", None) is not None,
+            )
+            if out_of_process
+            else None
         )
 
     def sync(self, connection_id: int, context: JobContext, *, full: bool = False) -> RunSummary:

@@ -84,3 +84,22 @@ def test_rows_model_passes_the_model_tester_and_sorts(qtmodeltester: ModelTester
     model.sort(0, Qt.SortOrder.DescendingOrder)
     assert [r[0] for r in model.rows] == ["c", "b", "a"]
     assert model.headerData(1, Qt.Orientation.Horizontal) == "Count"
+
+
+def test_refresh_rereads_only_the_pages_last_shown(qtbot: QtBot, db: Database) -> None:
+    seed(db, PAGE_SIZE * 5 + 10)
+    model = AccountsTableModel(ImmediateLoader(db))
+    model.reload()
+    for page in range(5):  # the person scrolled through five pages
+        row = page * PAGE_SIZE + 1
+        model.data(model.index(row, 0))
+        qtbot.waitUntil(lambda row=row: model.account_at(row) is not None, timeout=3000)
+    model.data(model.index(2 * PAGE_SIZE + 3, 0))  # and is now looking at page 2
+    model.refresh()
+    # page 2 (looked at last) and page 4 (before it) are read again; the rest is dropped
+    # and comes back when scrolled to
+    assert model.account_at(2 * PAGE_SIZE + 3) is not None
+    assert model.account_at(4 * PAGE_SIZE + 1) is not None
+    assert model.account_at(1) is None
+    assert model.data(model.index(1, 0)) == LOADING
+    qtbot.waitUntil(lambda: model.account_at(1) is not None, timeout=3000)

@@ -31,8 +31,11 @@ from desktop.storage.repositories.accounts import AccountFilter, AccountRow, Acc
 from desktop.views.models.formatting import ALERT_COLOUR, date_text, money_text, status_text
 from desktop.views.models.loader import Loader
 
-PAGE_SIZE = 250
-MAX_CACHED_PAGES = 40
+PAGE_SIZE = 100  # a screen shows ~30 rows; a smaller page is a shorter read
+MAX_CACHED_PAGES = 100
+#: Pages a refresh reads again: the most recently shown (a screen spans at most two);
+#: the others are dropped and read again when scrolled to.
+REFRESH_PAGES = 2
 LOADING = "Loading…"
 #: The role holding an account's database id.
 ACCOUNT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -122,9 +125,11 @@ class AccountsTableModel(QAbstractTableModel):
 
     def account_at(self, row: int) -> AccountRow | None:
         """The loaded row, or ``None`` if its page is not loaded yet."""
-        page = self._pages.get(row // PAGE_SIZE)
+        number = row // PAGE_SIZE
+        page = self._pages.get(number)
         if page is None:
             return None
+        self._pages.move_to_end(number)  # most recently shown last (refresh and eviction)
         offset = row % PAGE_SIZE
         return page[offset] if offset < len(page) else None
 
@@ -141,7 +146,12 @@ class AccountsTableModel(QAbstractTableModel):
         self._start_count(keep=False)
 
     def refresh(self) -> None:
-        """Reads the count and the pages on screen again, keeping the view where it is."""
+        """Reads the count and the pages on screen again, keeping the view where it is.
+
+        Only the :data:`REFRESH_PAGES` most recently shown pages are read again; reading
+        every cached page (up to 10,000 rows) would keep the loader thread busy for a
+        second and, through the GIL, stall the window.
+        """
         self._generation += 1
         self._pending.clear()
         self._start_count(keep=True)
@@ -151,7 +161,7 @@ class AccountsTableModel(QAbstractTableModel):
     def _start_count(self, *, keep: bool) -> None:
         generation = self._generation
         query = self._query
-        pages = list(self._pages) if keep else [0]
+        pages = list(self._pages)[-REFRESH_PAGES:] if keep else [0]
 
         def work(session: Session) -> tuple[int, dict[int, list[AccountRow]]]:
             total = repo.count_accounts(session, query.flt)
