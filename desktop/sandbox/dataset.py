@@ -93,6 +93,28 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One change made through the mutation API, as listeners (vendor event logs) see it.
+
+    Attributes:
+        kind: the record kind.
+        row: the record's row.
+        action: ``created``, ``updated``, ``renewed``, ``deleted`` or ``touched``.
+        at: the sandbox clock when it happened, epoch seconds.
+        previous_status: the status code before an update (``None`` otherwise).
+        previous_amount: for subscriptions, the per-period amount before an update; for
+            invoices, the amount paid before an update (minor units, ``None`` otherwise).
+    """
+
+    kind: Kind
+    row: int
+    action: str
+    at: int
+    previous_status: int | None = None
+    previous_amount: int | None = None
+
+
+@dataclass(frozen=True)
 class Person:
     """A customer's derived text fields (``None`` where absent)."""
 
@@ -157,6 +179,8 @@ class World:
         self.invoices = tables.invoices
         self.lock = threading.RLock()
         self.version = 0
+        #: Called (under :attr:`lock`) with every :class:`Change` the mutation API makes.
+        self.listeners: list[Callable[[Change], None]] = []
         self._cache: OrderedDict[tuple[int, Query], Selection] = OrderedDict()
         self._derived: dict[str, tuple[int, object]] = {}
         self._people: dict[int, Person] = {}
@@ -179,6 +203,11 @@ class World:
     def touch(self) -> None:
         """Records that the data changed (invalidates query caches)."""
         self.version += 1
+
+    def emit(self, change: Change) -> None:
+        """Tells every listener about a change (call with :attr:`lock` held)."""
+        for listener in self.listeners:
+            listener(change)
 
     def clock_now(self) -> int:
         """The sandbox clock in epoch seconds (never before the dataset's history end)."""

@@ -27,7 +27,7 @@ import httpx
 from desktop.sandbox import catalog as cat
 from desktop.sandbox.admin import make_admin
 from desktop.sandbox.chargebee import ChargebeeHandler
-from desktop.sandbox.clock import Clock, SystemClock, advance
+from desktop.sandbox.clock import Clock, SystemClock, advance, epoch
 from desktop.sandbox.core import Mount, VendorHandler
 from desktop.sandbox.dataset import World
 from desktop.sandbox.faults import Fault, FaultInjector, parse_faults
@@ -41,7 +41,9 @@ from desktop.sandbox.truth import Truth
 from desktop.sandbox.zoho_billing import ZohoBillingHandler
 from desktop.sandbox.zoho_crm import ZohoCrmHandler
 from desktop.sandbox.zoho_crm_store import CrmConfig
+from desktop.sandbox.zoho_events import ZohoEvents
 from desktop.sandbox.zoho_oauth import TokenStore, ZohoAccountsHandler
+from desktop.sandbox.zoho_webhooks import Delivery, ZohoWebhookDeliverer
 
 #: Mount names in the order ports are assigned from ``port_base``.
 MOUNTS: Final[tuple[str, ...]] = ("chargebee", "recurly-us", "recurly-eu", "zoho")
@@ -75,7 +77,8 @@ class Sandbox:
         ``log``: the request log; ``tokens``: the Zoho OAuth token store;
         ``injector``: fault injection; ``limiters``: rate limiters per simulator;
         ``mounts``: the mounts by name; ``crm``: the Zoho CRM simulator (its records,
-        ``truth(module)``, ``mutations`` and ``configure(...)``).
+        ``truth(module)``, ``mutations`` and ``configure(...)``); ``zoho_events``: the
+        Zoho Billing event log (what ``GET /events`` lists and webhooks deliver).
     """
 
     def __init__(
@@ -112,7 +115,8 @@ class Sandbox:
         self.register(RecurlyHandler(self.world, "us"), "recurly-us")
         self.register(RecurlyHandler(self.world, "eu"), "recurly-eu")
         self.register(ZohoAccountsHandler(self.tokens, lambda: self.origin("zoho")), "zoho")
-        self.register(ZohoBillingHandler(self.world, self.tokens), "zoho")
+        self.zoho_events = ZohoEvents(self.world)
+        self.register(ZohoBillingHandler(self.world, self.tokens, self.zoho_events), "zoho")
         self._crm = ZohoCrmHandler(self.world, self.tokens)
         self.register(self._crm, "zoho")
         if crm_settings:
@@ -163,6 +167,28 @@ class Sandbox:
                 module: tuple(names) for module, names in changes["unique_fields"].items()
             }
         return self._crm.configure(**changes)
+
+    def webhook_deliverer(self, url: str, **options: Any) -> ZohoWebhookDeliverer:
+        """A Zoho Billing webhook deliverer to a loopback ``url`` that records each delivery
+        in the event's ``webhooks`` list (options: ``secret``, ``headers``, ``query``,
+        ``method``, ``timeout``, ``transport``; see :class:`ZohoWebhookDeliverer`)."""
+
+        def record(event_id: str, target: str, delivered: bool) -> None:
+            self.zoho_events.record_delivery(event_id, target, delivered, epoch(self.clock))
+
+        return ZohoWebhookDeliverer(url, on_delivery=record, **options)
+
+    def deliver_zoho_events(
+        self, url: str, since: str | None = None, site: str | None = None, **options: Any
+    ) -> list[Delivery]:
+        """Delivers the Zoho Billing change events after event id ``since`` (all with
+        ``None``; of organization ``site`` only if given) to ``url``, oldest first."""
+        org = cat.site_named("zoho-billing", site) if site else None
+        if site and org is None:
+            raise ValueError(f"Zoho Billing has no organization {site!r} in the sandbox.")
+        events = self.zoho_events.since(since, org.code if org else None)
+        with self.webhook_deliverer(url, **options) as deliverer:
+            return deliverer.deliver_all(events)
 
     def advance_clock(self, seconds: float) -> None:
         """Moves the sandbox clock forward (a :class:`ManualClock` or the default clock)."""

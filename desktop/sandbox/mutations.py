@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from desktop.errors import BillbridgeError
 from desktop.sandbox import catalog as cat
-from desktop.sandbox.dataset import World
+from desktop.sandbox.dataset import Change, World
 from desktop.sandbox.ids import KINDS, Kind, format_id
 from desktop.sandbox.store import NONE
 
@@ -106,6 +106,7 @@ class Mutations:
             )
             table.text[row] = {name: text.get(name) for name in _TEXT_FIELDS}
             self.world.touch()
+            self.world.emit(Change("customer", row, "created", now))
             return format_id(vendor, "customer", row)
 
     def update_customer(self, vendor: str, customer_id: str, **text: str | None) -> None:
@@ -116,6 +117,7 @@ class Mutations:
             fields = self.world.customers.text.setdefault(row, {})
             fields.update(text)
             self._stamp("customer", row)
+            self.world.emit(Change("customer", row, "updated", self.world.clock_now()))
 
     def _check_text(self, text: Mapping[str, object]) -> None:
         for name in text:
@@ -163,6 +165,7 @@ class Mutations:
             )
             self._set_sub_status(row, status, now)
             self.world.touch()
+            self.world.emit(Change("subscription", row, "created", now))
             return format_id(vendor, "subscription", row)
 
     def update_subscription(
@@ -178,6 +181,8 @@ class Mutations:
         with self.world.lock:
             row = self._row(vendor, "subscription", subscription_id)
             table = self.world.subscriptions
+            previous_status = table.get("status", row)
+            previous_amount = self._sub_amount(row)
             if quantity is not None:
                 table.set("quantity", row, quantity)
             if plan is not None:
@@ -185,6 +190,35 @@ class Mutations:
             if status is not None:
                 self._set_sub_status(row, status, self.world.clock_now())
             self._stamp("subscription", row)
+            change = Change(
+                "subscription",
+                row,
+                "updated",
+                self.world.clock_now(),
+                previous_status=previous_status,
+                previous_amount=previous_amount,
+            )
+            self.world.emit(change)
+
+    def renew_subscription(self, vendor: str, subscription_id: str) -> None:
+        """Moves a live subscription into its next term (the old term end becomes the new
+        term start) and stamps it, as a vendor does at renewal."""
+        with self.world.lock:
+            row = self._row(vendor, "subscription", subscription_id)
+            table = self.world.subscriptions
+            if table.get("status", row) not in (cat.SUB_ACTIVE, cat.SUB_NON_RENEWING):
+                raise MutationError("Only an active or non-renewing subscription renews.")
+            start = table.get("term_end", row)
+            months = cat.PLANS[table.get("plan", row)].months
+            table.set("term_start", row, start)
+            table.set("term_end", row, start + months * cat.MONTH_SECONDS)
+            self._stamp("subscription", row)
+            self.world.emit(Change("subscription", row, "renewed", self.world.clock_now()))
+
+    def _sub_amount(self, row: int) -> int:
+        table = self.world.subscriptions
+        plan = cat.PLANS[table.get("plan", row)]
+        return plan.prices[table.get("currency", row)] * table.get("quantity", row)
 
     def _set_sub_status(self, row: int, status: str, now: int) -> None:
         if status not in cat.SUB_STATUSES:
@@ -257,6 +291,7 @@ class Mutations:
             )
             self._set_invoice_status(row, status, amount_paid, now)
             self.world.touch()
+            self.world.emit(Change("invoice", row, "created", now))
             return format_id(vendor, "invoice", row)
 
     def update_invoice(
@@ -271,10 +306,22 @@ class Mutations:
         with self.world.lock:
             row = self._row(vendor, "invoice", invoice_id)
             table = self.world.invoices
-            current = cat.INV_STATUSES[table.get("status", row)]
-            paid = table.get("paid", row) if amount_paid is None else amount_paid
-            self._set_invoice_status(row, status or current, paid, self.world.clock_now())
+            code = table.get("status", row)
+            before = table.get("paid", row)
+            paid = before if amount_paid is None else amount_paid
+            self._set_invoice_status(
+                row, status or cat.INV_STATUSES[code], paid, self.world.clock_now()
+            )
             self._stamp("invoice", row)
+            change = Change(
+                "invoice",
+                row,
+                "updated",
+                self.world.clock_now(),
+                previous_status=code,
+                previous_amount=before,
+            )
+            self.world.emit(change)
 
     def _set_invoice_status(self, row: int, status: str, amount_paid: int, now: int) -> None:
         if status not in cat.INV_STATUSES:
@@ -300,16 +347,20 @@ class Mutations:
             row = self._row(vendor, kind, record_id)
             self.world.table(kind).set("deleted", row, 1)
             self._stamp(kind, row)
+            self.world.emit(Change(kind, row, "deleted", self.world.clock_now()))
 
     def touch(self, vendor: str, kind: Kind, record_id: str) -> None:
         """Stamps a record as updated now without changing anything else."""
         with self.world.lock:
-            self._stamp(kind, self._row(vendor, kind, record_id))
+            row = self._row(vendor, kind, record_id)
+            self._stamp(kind, row)
+            self.world.emit(Change(kind, row, "touched", self.world.clock_now()))
 
     def apply(self, change: Mapping[str, Any]) -> dict[str, Any]:
         """Applies one change described as JSON (the admin endpoint's body).
 
-        The change has ``op`` (``create``/``update``/``delete``/``touch``), ``kind``
+        The change has ``op`` (``create``/``update``/``delete``/``touch``, and ``renew``
+        for a subscription), ``kind``
         (``customer``/``subscription``/``invoice``), ``vendor``, and for create
         ``site``/fields, for the others ``id`` plus fields. Returns
         ``{"id", "kind", "vendor"}``.
@@ -333,8 +384,13 @@ class Mutations:
             self.delete(vendor, kind, record_id)
         elif op == "touch":
             self.touch(vendor, kind, record_id)
+        elif op == "renew" and kind == "subscription":
+            self.renew_subscription(vendor, record_id)
         else:
-            raise MutationError(f"{op!r} is not a change; use create, update, delete or touch.")
+            raise MutationError(
+                f"{op!r} is not a change; use create, update, delete, touch or renew "
+                "(subscriptions)."
+            )
         return {"id": record_id, "kind": kind, "vendor": vendor}
 
     def _create(self, vendor: str, kind: Kind, site: object, fields: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ from desktop.sandbox.core import (
 from desktop.sandbox.dataset import Filter, Query, World
 from desktop.sandbox.faults import FaultKind
 from desktop.sandbox.ids import Kind, parse_id
+from desktop.sandbox.zoho_events import ZohoEvents
 from desktop.sandbox.zoho_oauth import AccessToken, TokenStore, split_zoho_path
 
 VENDOR: Final[str] = "zoho-billing"
@@ -103,9 +104,10 @@ class ZohoBillingHandler:
 
     name = VENDOR
 
-    def __init__(self, world: World, tokens: TokenStore) -> None:
+    def __init__(self, world: World, tokens: TokenStore, events: ZohoEvents | None = None) -> None:
         self.world = world
         self.tokens = tokens
+        self.events = events or ZohoEvents(world)
 
     def matches(self, request: SandboxRequest) -> bool:
         """Serves ``/zoho/{dc}/api/billing/v1/...`` and ``.../subscriptions/v1/...``."""
@@ -351,28 +353,17 @@ class ZohoBillingHandler:
 
     def _events(self, org: render.Org, rest: list[str], request: SandboxRequest) -> SandboxResponse:
         if rest:
-            row = (
-                parse_id(
-                    VENDOR, "subscription", str(int(rest[0]) - 903000400000000 + 903000100000000)
-                )
-                if rest[0].isdigit()
-                else None
-            )
-            with self.world.lock:
-                found = self.world.check_row(VENDOR, "subscription", row, org.site.code)
-                if found is None or len(rest) > 1:
-                    raise ZohoError(404, 1002, "Event does not exist.")
-                return _success({"event": render.event(self.world, found, org)})
+            found = self.events.find(rest[0], org.site.code) if len(rest) == 1 else None
+            if found is None:
+                raise ZohoError(404, 1002, "Event does not exist.")
+            return _success({"event": found})
         page, per_page = self._paging(request)
-        query = Query("subscription", VENDOR, org.site.code, True, "created", True)
-        with self.world.lock:
-            rows = self.world.select(query).rows
-            start = (page - 1) * per_page
-            events = [render.event(self.world, int(r), org) for r in rows[start : start + per_page]]
+        start = (page - 1) * per_page
+        events, total = self.events.page(org.site.code, start, per_page)
         context = {
             "page": page,
             "per_page": per_page,
-            "has_more_page": start + per_page < len(rows),
+            "has_more_page": start + per_page < total,
             "report_name": "Events",
         }
         return _success({"events": events, "page_context": context})

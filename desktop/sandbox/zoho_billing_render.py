@@ -8,7 +8,6 @@ amounts are decimals in major units.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -461,23 +460,4 @@ def plan(world: World, item: cat.Plan, org: Org) -> dict[str, Any]:
         "store_description": "",
         "created_time": created,
         "updated_time": created,
-    }
-
-
-def event(world: World, row: int, org: Org) -> dict[str, Any]:
-    """The ``subscription_created`` event of a subscription row."""
-    sub_id = format_id(VENDOR, "subscription", row)
-    customer_id = format_id(VENDOR, "customer", world.subscriptions.get("customer", row))
-    created = world.subscriptions.get("created", row)
-    status = cat.SUB_STATUS_BY_VENDOR[VENDOR][world.subscriptions.get("status", row)]
-    payload = {
-        "subscription": {"subscription_id": sub_id, "status": status, "customer_id": customer_id}
-    }
-    return {
-        "event_id": str(903000400000000 + row),
-        "event_type": "subscription_created",
-        "event_time": _stamp(created, org),
-        "event_source": "web",
-        "payload": json.dumps(payload),
-        "webhooks": [],
     }

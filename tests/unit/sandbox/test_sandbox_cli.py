@@ -18,6 +18,8 @@ from desktop.cli.sandbox import parse_rate_limits
         (["--rate-limit", "chargebee=1/x"], "REQUESTS/SECONDS"),
         (["--vendors", "stripe"], "--vendors"),
         (["--port-base", "80"], "--port-base"),
+        (["--crm", "base_curency=EUR"], "no setting 'base_curency'"),
+        (["--crm", "EUR"], "SETTING=VALUE"),
     ],
 )
 def test_bad_options_exit_2_with_one_sentence(
