@@ -352,6 +352,7 @@ class ConnectionsPage(Page):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes from card button to button
         scroll.setWidget(self.list_widget)
         self.body.addWidget(scroll, 1)
         self.empty = EmptyState(

@@ -89,6 +89,8 @@ class SyncErrorsPage(Page):
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self.table.activated.connect(lambda _index: self.retry_selected())
         self.body.addWidget(self.table, 1)
+        # Tab: filters, then the list, then Retry for the row picked in it
+        self.setTabOrder(self.table, self.retry_button)
         self.empty = EmptyState("No sync errors. Every record of every run was written.")
         self.body.addWidget(self.empty, 1)
         self.empty.hide()
