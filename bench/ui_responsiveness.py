@@ -32,6 +32,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -92,8 +93,9 @@ class SandboxChild:
         self.port_base = _free_port_base()
         # Niced: it stands in for a vendor's servers, which do not share our cores.
         command = [
-            "nice", "-n", "10", sys.executable, "-m", "desktop", "sandbox", "--size", str(size), "--seed", "11",
-            "--vendors", "chargebee", "--port-base", str(self.port_base),
+            "nice", "-n", "10", sys.executable, "-m", "desktop", "sandbox",
+            "--size", str(size), "--seed", "11", "--vendors", "chargebee",
+            "--port-base", str(self.port_base),
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -114,8 +116,13 @@ class SandboxChild:
         return f"http://127.0.0.1:{self.port_base}/chargebee/acme/api/v2"
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
+        """Ctrl-C (what the command handles), then SIGKILL if it does not stop."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 class SandboxThreads:
