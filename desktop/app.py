@@ -20,8 +20,11 @@ import PySide6  # noqa: F401 - imported first so qasync binds to PySide6
 import qasync
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QWidget, QWizard
+from sqlalchemy.orm import Session
 
 from desktop.errors import BillbridgeError
+from desktop.health import AlertNews, accounts_select
+from desktop.health.after_sync import after_sync_hook
 from desktop.jobs import JobContext
 from desktop.secrets import KeyringSecretStore, MemorySecretStore, SecretStore
 from desktop.storage.database import APP_NAME, Database, open_database
@@ -30,15 +33,16 @@ from desktop.sync.connections import ConnectionService
 from desktop.sync.engine import RunSummary, SyncEngine
 from desktop.timeutil import Clock, utc_now
 from desktop.views.accounts import AccountsPage
+from desktop.views.alerts import DesktopNotifier, news_text
 from desktop.views.connections import ConnectionsBackend, ConnectionsPage
 from desktop.views.connections_actions import EngineActions
 from desktop.views.events import EventsPage, replayer_for
 from desktop.views.events_receiver import ReceiverController, ReceiverToggle
+from desktop.views.health import HealthPage
 from desktop.views.jobs import JobRunner
 from desktop.views.main_window import MainWindow
 from desktop.views.models.loader import QueryLoader
 from desktop.views.page import Page
-from desktop.views.placeholders import HealthPage
 from desktop.views.settings_page import SettingsPage
 from desktop.views.sync_errors import SyncErrorsPage
 from desktop.views.sync_history import SyncHistoryPage
@@ -167,16 +171,59 @@ def connections_backend(services: Services, actions: EngineActions) -> Connectio
     )
 
 
+def sync_engine(services: Services) -> SyncEngine:
+    """The workspace's sync engine; every finished run recomputes health and alerts."""
+    return SyncEngine(
+        services.database,
+        services.secrets,
+        services.clock,
+        after_run=after_sync_hook(services.database, services.clock),
+    )
+
+
+def connect_health(services: Services, health: HealthPage, accounts: AccountsPage) -> None:
+    """Lets the Health page open an account's 360° or a segment on the Accounts page."""
+
+    def show_accounts() -> None:
+        window = accounts.window()
+        if isinstance(window, MainWindow):
+            window.show_page(accounts.title)
+
+    def open_account(account_id: int) -> None:
+        accounts.open_account(account_id)
+        show_accounts()
+
+    def open_segment(name: str, condition: object) -> None:
+        def query(session: Session) -> object:
+            return accounts_select(session, condition, services.clock)  # type: ignore[arg-type]
+
+        def show(select: object) -> None:
+            accounts.show_segment(name, select)  # type: ignore[arg-type]
+            show_accounts()
+
+        services.loader.submit(
+            query, show, lambda message: health.banner.show_message(message, "error")
+        )
+
+    health.open_account.connect(open_account)
+    health.open_segment.connect(open_segment)
+
+
 def build_pages(services: Services) -> list[Page]:
     """The pages of the main window, in navigation order."""
-    engine = SyncEngine(services.database, services.secrets, services.clock)
+    engine = sync_engine(services)
     actions = EngineActions(engine, services.database, services.clock)
     receiver = ReceiverController(
         services.database, services.secrets, services.clock, services.settings
     )
     services.cleanups.append(receiver.shutdown)
+    accounts = AccountsPage(
+        services.loader, services.jobs, services.database, actions.fetch_account
+    )
+    health = HealthPage(services.loader, services.jobs, services.database, services.clock)
+    connect_health(services, health, accounts)
     pages: list[Page] = [
-        AccountsPage(services.loader, services.jobs, services.database, actions.fetch_account),
+        accounts,
         ConnectionsPage(
             services.loader,
             services.jobs,
@@ -191,7 +238,7 @@ def build_pages(services: Services) -> list[Page]:
             replayer_for(services.database, services.clock),
             receiver,
         ),
-        HealthPage(),
+        health,
         SettingsPage(
             services.database.display,
             services.secrets.description,
@@ -205,13 +252,23 @@ def build_pages(services: Services) -> list[Page]:
 
 def build_window(services: Services) -> MainWindow:
     """The main window wired to the services."""
-    return MainWindow(
+    window = MainWindow(
         build_pages(services),
         services.jobs,
         services.settings,
         services.database.display,
         title_suffix="demo workspace" if services.demo else "",
     )
+    notifier = DesktopNotifier(lambda text: window.statusBar().showMessage(text, 15000), window)
+    services.cleanups.append(notifier.hide)
+
+    def tell(news: AlertNews) -> None:
+        notifier.notify(*news_text(news))
+
+    for page in window.pages:
+        if isinstance(page, HealthPage):
+            page.watcher.new_alerts.connect(tell)
+    return window
 
 
 def start_demo_sandbox(services: Services) -> None:
@@ -224,7 +281,7 @@ def start_demo_sandbox(services: Services) -> None:
 
 def first_demo_syncs(services: Services) -> None:
     """Syncs each demo connection that has never synced, so the demo opens with data."""
-    engine = SyncEngine(services.database, services.secrets, services.clock)
+    engine = sync_engine(services)
     connections = ConnectionService(services.database, services.secrets, services.clock)
 
     def first_sync(connection_id: int) -> Callable[[JobContext], RunSummary]:

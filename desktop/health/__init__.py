@@ -8,6 +8,7 @@ See ``desktop/health/README.md`` for the formulas.
 
 from desktop.health.alerts import (
     DEFAULT_RULES,
+    AlertNews,
     AlertRuleView,
     AlertState,
     AlertView,
@@ -17,6 +18,7 @@ from desktop.health.alerts import (
     evaluate_alerts,
     list_alerts,
     list_rules,
+    new_alerts_since,
     save_rule,
     set_rule_enabled,
     snooze_alert,
@@ -91,6 +93,7 @@ __all__ = [
     "OPERATOR_LABELS",
     "AccountMrr",
     "AgeingBuckets",
+    "AlertNews",
     "AlertRuleView",
     "AlertState",
     "AlertView",
@@ -137,6 +140,7 @@ __all__ = [
     "load_health_settings",
     "month_metrics",
     "mrr_movements",
+    "new_alerts_since",
     "parse_condition",
     "receivables_ageing",
     "recompute_health",

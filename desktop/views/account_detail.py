@@ -38,6 +38,7 @@ from desktop.storage.repositories.account_detail import (
     save_edits_in,
 )
 from desktop.storage.repositories.accounts import EDITABLE_FIELDS, MRR_STATUSES
+from desktop.views.account_charts import AccountCharts
 from desktop.views.jobs import JobRunner
 from desktop.views.models.formatting import (
     ALERT_COLOUR,
@@ -201,6 +202,8 @@ class AccountDetailView(QWidget):
         self.tabs.addTab(self.subscriptions_view, "Subscriptions")
         self.tabs.addTab(self.invoices_view, "Invoices")
         self.tabs.addTab(self.sources_view, "Sources")
+        self.health_charts = AccountCharts(loader, database)
+        self.tabs.addTab(self.health_charts, "Health")
         layout.addWidget(self.tabs, 1)
 
         for keys in (QKeySequence(Qt.Key.Key_Escape), QKeySequence("Alt+Left")):
@@ -328,6 +331,7 @@ class AccountDetailView(QWidget):
         self.subscriptions.set_rows(detail.subscriptions)
         self.invoices.set_rows(detail.invoices)
         self.sources.set_rows(detail.sources)
+        self.health_charts.show_account(detail.id, detail.invoices)
         self.tabs.setTabText(1, f"Users ({len(detail.users)})")
         self.tabs.setTabText(2, f"Subscriptions ({len(detail.subscriptions)})")
         self.tabs.setTabText(3, f"Invoices ({len(detail.invoices)})")

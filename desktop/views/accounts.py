@@ -6,6 +6,8 @@ sorted and filtered in SQL); Enter or a double click opens the 360°, Escape goe
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy import Select
 
 from desktop.storage.database import Database
 from desktop.storage.repositories.accounts import (
@@ -66,6 +69,7 @@ class AccountsPage(Page):
         super().__init__(parent)
         self._loader = loader
         self._loaded_once = False
+        self._segment: tuple[str, Select[Any]] | None = None
         self.model = AccountsTableModel(loader, self)
 
         self.stack = QStackedWidget()
@@ -108,6 +112,10 @@ class AccountsPage(Page):
         column.addLayout(list_layout)
         self.banner = Banner()
         column.addWidget(self.banner)
+        self.segment_banner = Banner()
+        self.segment_banner.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.segment_banner.linkActivated.connect(lambda _link: self.show_segment("", None))
+        column.addWidget(self.segment_banner)
         self.table = AccountsTable()
         configure_table(self.table, self.model, sortable=False)
         header = self.table.horizontalHeader()
@@ -176,7 +184,20 @@ class AccountsPage(Page):
             connection_id=self.connection_filter.currentData(),
             subscription_status=self.subscription_filter.currentData(),
             invoice_status=self.invoice_filter.currentData(),
+            within=self._segment[1] if self._segment else None,
+            within_label=self._segment[0] if self._segment else "",
         )
+
+    def show_segment(self, name: str, accounts: Select[Any] | None) -> None:
+        """Narrows the list to a segment's accounts (``None`` shows every account again)."""
+        self._segment = (name, accounts) if accounts is not None else None
+        self.segment_banner.show_message(
+            f"Showing the accounts of the segment “{name}”. <a href='all'>Show every account</a>"
+            if accounts is not None
+            else ""
+        )
+        self.show_list()
+        self._apply_filter()
 
     def _apply_filter(self, *_args: object) -> None:
         self.banner.show_message("")

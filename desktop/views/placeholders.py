@@ -14,9 +14,3 @@ class _EmptyPage(Page):
         super().__init__(parent)
         self.empty = EmptyState(self.empty_text)
         self.body.addWidget(self.empty, 1)
-
-
-class HealthPage(_EmptyPage):
-    title = "Health"
-    subtitle = "MRR, its movements, financial health and risk across every source."
-    empty_text = "Health appears once accounts and subscriptions have been synced."

@@ -93,12 +93,17 @@ class AccountFilter:
         connection_id: only accounts known to this connection.
         subscription_status: only accounts with a live subscription in this status.
         invoice_status: only accounts with an invoice in this status.
+        within: only accounts whose id this ``SELECT`` returns (a segment, from
+            :func:`desktop.health.accounts_select`); compared by identity.
+        within_label: how the list names ``within`` (a segment's name).
     """
 
     text: str = ""
     connection_id: int | None = None
     subscription_status: str | None = None
     invoice_status: str | None = None
+    within: Select[Any] | None = None
+    within_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,8 @@ def _filtered(statement: Select[Any], flt: AccountFilter) -> Select[Any]:
                 )
             )
         )
+    if flt.within is not None:
+        statement = statement.where(Account.id.in_(flt.within))
     return statement
 
 
