@@ -12,7 +12,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from desktop import __version__
 from desktop.cli.context import CliContext
@@ -62,11 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line and returns the process exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    make_context: Callable[..., CliContext] = CliContext,
+) -> int:
+    """Runs the command line and returns the process exit code.
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+        make_context: builds the command's :class:`CliContext` from ``db_url`` and
+            ``demo`` (tests pass one with an in-memory secret store and output buffer).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    context = CliContext(db_url=args.db, demo=args.demo)
+    context = make_context(db_url=args.db, demo=args.demo)
     try:
         handler = getattr(args, "handler", None)
         if handler is None:

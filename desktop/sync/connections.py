@@ -3,7 +3,8 @@
 The CLI's ``connection`` commands and the UI's connection wizard both use
 :class:`ConnectionService`. Settings are validated before anything is written, each
 problem as one sentence; the secret goes to the keychain under the connection's
-``secret_ref`` (only its last four characters are kept, as ``secret_hint``) and never into
+``secret_ref`` (only a hint is kept, as ``secret_hint``: the last four characters of the
+key, see :func:`connection_secret_hint`) and never into
 the database, a log or a message. A connection may also be saved with no secret: runs
 then need ``--secret-env`` (read at run time, stored nowhere).
 """
@@ -150,6 +151,27 @@ def validate_settings(kind: str, settings: dict[str, Any], secret: str | None) -
     return clean
 
 
+def connection_secret_hint(kind: str, secret: str, subdomain: str | None = None) -> str:
+    """What a list may show of a connection's secret (at most 8 characters).
+
+    A plain API key shows its last four characters (``…abcd``). For the JSON secrets it
+    is the meaningful key's: a Zoho secret shows its refresh token's last four, a
+    Recurly site map with one site that site's key's, and one with several sites how
+    many keys it holds (``2 keys``) — never the JSON text's own tail (``…00"}``).
+    """
+    try:
+        if kind in ("zoho-billing", "zoho-crm"):
+            return secret_hint(parse_zoho_secret(secret).refresh_token)
+        if kind == "recurly":
+            from desktop.sync.recurly import parse_recurly_secret
+
+            keys = list(parse_recurly_secret(secret, subdomain).values())
+            return secret_hint(keys[0]) if len(keys) == 1 else f"{len(keys)} keys"
+    except ConfigurationError:
+        pass
+    return secret_hint(secret)
+
+
 def describe(kind: str, settings: dict[str, Any]) -> str:
     """A short label for lists: test/live, region, number of sites, data centre."""
     if kind == "chargebee":
@@ -213,7 +235,7 @@ class ConnectionService:
         row.secret_ref = ref
         if secret is not None:
             self.secrets.store(ref, secret.strip())
-            row.secret_hint = secret_hint(secret)
+            row.secret_hint = connection_secret_hint(kind, secret, clean.get("subdomain"))
         try:
             with self.database.transaction() as session:
                 session.add(row)
@@ -274,7 +296,7 @@ class ConnectionService:
             if status is not None:
                 row.status = status
             if secret is not None:
-                row.secret_hint = secret_hint(secret)
+                row.secret_hint = connection_secret_hint(kind, secret, clean.get("subdomain"))
             if new_name:
                 row.name = new_name.strip()
             row.updated_at = self.clock()
