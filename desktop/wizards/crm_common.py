@@ -86,6 +86,10 @@ class JobStrip(QWidget):
         layout.addWidget(self.label, 1)
         layout.addWidget(self.cancel_button)
         self.handle: JobHandle | None = None
+        self._hide_timer = QTimer(self)
+        self._hide_timer.setSingleShot(True)
+        self._hide_timer.setInterval(0)
+        self._hide_timer.timeout.connect(self._hide_if_idle)
         self.hide()
 
     def follow(self, handle: JobHandle, message: str, *, can_cancel: bool = True) -> None:
@@ -124,7 +128,7 @@ class JobStrip(QWidget):
     def _finished(self) -> None:
         self.handle = None
         # Hidden on the next turn so the owner's slots on ``finished`` see ``busy`` False.
-        QTimer.singleShot(0, self._hide_if_idle)
+        self._hide_timer.start()
 
     def _hide_if_idle(self) -> None:
         if self.handle is None:

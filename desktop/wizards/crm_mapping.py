@@ -420,9 +420,9 @@ class RulesPage(CrmPageBase):
         assert self.active is not None
         assert self.non_renewing is not None
         return PushRules(
-            no_match=self.no_match.currentData(),
-            match=self.match.currentData(),
-            company=self.company.currentData(),
+            no_match=NoMatchRule(str(self.no_match.currentData())),
+            match=MatchRule(str(self.match.currentData())),
+            company=CompanyRule(str(self.company.currentData())),
             push_deals=self.push_deals.isChecked(),
             active=self.active.value(),
             non_renewing=self.non_renewing.value(),
