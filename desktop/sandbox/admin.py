@@ -5,7 +5,7 @@ exempt from faults and rate limits.
 
 * ``GET  /_sandbox/status`` — seed, size, clock, origins, fault rules, budgets.
 * ``POST /_sandbox/mutate`` — one change or a list of changes, as
-  ``{"op": "create|update|delete|touch", "kind": "customer|subscription|invoice",
+  ``{"op": "create|update|delete|touch|renew", "kind": "customer|subscription|invoice",
   "vendor": "...", "site": "...", "id": "...", "fields": {...}}``, or for Zoho CRM
   ``{"op": ..., "module": "Contacts|Accounts|Deals", "id": "...", "fields": {...}}``
   (API-shaped field values, e.g. ``{"Last_Name": "Okafor"}``).
@@ -18,6 +18,9 @@ exempt from faults and rate limits.
 * ``POST /_sandbox/crm/configure`` — Zoho CRM settings, e.g.
   ``{"base_currency": "EUR", "multi_currency": true, "contact_email_unique": false}``.
 * ``POST /_sandbox/zoho/expire-tokens`` — expires every Zoho access token.
+* ``POST /_sandbox/zoho/deliver-events`` — ``{"url": "http://127.0.0.1:P/...",
+  "since": "<event id>", "site": "10234695", "secret": "...", "headers": {...},
+  "query": {...}}`` delivers the Zoho Billing change events as webhooks (loopback only).
 """
 
 from __future__ import annotations
@@ -85,6 +88,25 @@ def _dispatch(
         return json_response(200, {"cleared": True})
     if path == "/_sandbox/truth" and method == "GET":
         return json_response(200, _truth(sandbox, request))
+    if path == "/_sandbox/zoho/deliver-events" and method == "POST":
+        options = {k: body[k] for k in ("secret", "headers", "query", "method") if k in body}
+        deliveries = sandbox.deliver_zoho_events(
+            str(body["url"]), body.get("since"), body.get("site"), **options
+        )
+        return json_response(
+            200,
+            {
+                "deliveries": [
+                    {
+                        "event_id": r.event_id,
+                        "status": r.status,
+                        "delivered": r.delivered,
+                        "error": r.error,
+                    }
+                    for r in deliveries
+                ]
+            },
+        )
     if path == "/_sandbox/zoho/expire-tokens" and method == "POST":
         sandbox.tokens.expire_all()
         return json_response(200, {"expired": True})

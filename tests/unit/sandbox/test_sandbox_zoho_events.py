@@ -236,3 +236,32 @@ def test_one_call_delivers_a_bounded_number_of_events(
             deliverer.deliver_all(events)
         assert handler.seen == []
         assert len(deliverer.deliver_all(events[:3])) == 3
+
+
+def test_admin_endpoint_delivers_change_events(
+    sandbox: Sandbox, client: httpx.Client, receiver: tuple[str, type[_Receiver]]
+) -> None:
+    url, handler = receiver
+    customer = sandbox.truth.customers("zoho-billing", ORG)[0].id
+    client.post(
+        sandbox.origin("zoho") + "/_sandbox/mutate",
+        json={
+            "op": "create",
+            "kind": "invoice",
+            "vendor": "zoho-billing",
+            "fields": {"customer_id": customer, "total": 1200, "status": "paid"},
+        },
+    ).raise_for_status()
+    answer = client.post(
+        sandbox.origin("zoho") + "/_sandbox/zoho/deliver-events",
+        json={"url": url, "secret": SECRET, "site": ORG},
+    ).json()
+    assert [d["delivered"] for d in answer["deliveries"]] == [True, True]
+    types = [json.loads(seen["body"])["event_type"] for seen in handler.seen]
+    assert types == ["invoice_notification", "payment_thankyou"]
+    refused = client.post(
+        sandbox.origin("zoho") + "/_sandbox/zoho/deliver-events",
+        json={"url": "http://192.0.2.1/hook"},
+    )
+    assert refused.status_code == 400
+    assert "127.0.0.1" in refused.json()["error"]
