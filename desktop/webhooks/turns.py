@@ -3,9 +3,9 @@
 SQLite lets one writer in at a time. The receiver's writer (which must commit before a
 request is answered) and the applier (which may wait) take turns through
 :class:`WriteTurns`: the writer's turn is *urgent* and goes before any waiting applier
-turn, and while the writer has been busy recently the applier paces itself (it rests
-three times as long as its last turn took), so a burst of requests keeps the receiver's
-response time flat and the applier catches up afterwards.
+turn, and while the writer has been busy recently the applier nearly stops (it rests a
+quarter of a second between events), so a burst of requests keeps the receiver's response
+time flat and the applier catches up as soon as the burst is over.
 
 Turns work between threads, or — built with ``processes=True`` — between a receiver
 process and the applier process it starts (``billbridge serve`` applies in a separate
@@ -24,6 +24,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
+
+#: The least rest between background turns while requests are arriving (seconds).
+BURST_REST = 0.25
 
 
 class _Waitable(Protocol):
@@ -108,11 +111,12 @@ class WriteTurns:
         return last > 0 and time.monotonic() - last < self._busy_window
 
     def pace(self, last_turn: float, stop: _Waitable | None = None) -> None:
-        """Rests three times as long as the last background turn took while urgent work is
-        flowing (at most 0.1 s), so applying takes at most a quarter of the time a burst
-        of requests needs."""
+        """While urgent work is flowing, rests between background turns: at least
+        :data:`BURST_REST` and three times the last turn, so during a burst applying
+        nearly stops (a few events a second) and answering gets the machine; applying
+        resumes at full speed as soon as the burst is over."""
         if self.enabled and self.busy() and last_turn > 0:
-            rest = min(3 * last_turn, 0.1)
+            rest = max(3 * last_turn, BURST_REST)
             if stop is not None:
                 stop.wait(rest)
             else:
