@@ -22,6 +22,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QWidget, QWizard
 from sqlalchemy.orm import Session
 
+from desktop.crm.schedule import CrmSchedule
+from desktop.crm.service import CrmIntegration
 from desktop.errors import BillbridgeError
 from desktop.health import AlertNews, accounts_select
 from desktop.health.after_sync import after_sync_hook
@@ -36,6 +38,8 @@ from desktop.views.accounts import AccountsPage
 from desktop.views.alerts import DesktopNotifier, news_text
 from desktop.views.connections import ConnectionsBackend, ConnectionsPage
 from desktop.views.connections_actions import EngineActions
+from desktop.views.crm_account import CrmAccountActions
+from desktop.views.crm_page import CrmAutoSync, CrmPage
 from desktop.views.events import EventsPage, replayer_for
 from desktop.views.events_receiver import ReceiverController, ReceiverToggle
 from desktop.views.health import HealthPage
@@ -132,7 +136,11 @@ def build_services(
     )
 
 
-def connections_backend(services: Services, actions: EngineActions) -> ConnectionsBackend:
+def connections_backend(
+    services: Services,
+    actions: EngineActions,
+    open_crm: Callable[[], None] | None = None,
+) -> ConnectionsBackend:
     """What the Connections page may ask of the core (engine, connection service, locks)."""
     connections = ConnectionService(services.database, services.secrets, services.clock)
 
@@ -168,6 +176,7 @@ def connections_backend(services: Services, actions: EngineActions) -> Connectio
         remove=connections.remove,
         holders=actions.engine.running,
         open_wizard=open_wizard,
+        open_crm=open_crm,
     )
 
 
@@ -209,6 +218,21 @@ def connect_health(services: Services, health: HealthPage, accounts: AccountsPag
     health.open_segment.connect(open_segment)
 
 
+def crm_page(services: Services, accounts: AccountsPage) -> CrmPage:
+    """The Zoho CRM page, the automatic CRM sync, and the account view's CRM actions."""
+    integration = CrmIntegration(services.database, services.secrets, services.clock)
+    schedule = CrmSchedule(integration)
+    page = CrmPage(services.loader, integration, schedule, services.jobs)
+    auto = CrmAutoSync(schedule, services.jobs, parent=page)
+    auto.start()
+    services.cleanups.append(auto.stop)
+    account_actions = CrmAccountActions(accounts.detail, integration, services.jobs)
+    accounts.detail.add_header_action(account_actions)
+    page.connections_changed.connect(account_actions.set_connections)
+    page.refresh()  # tells the account view which CRM connections exist
+    return page
+
+
 def build_pages(services: Services) -> list[Page]:
     """The pages of the main window, in navigation order."""
     engine = sync_engine(services)
@@ -222,14 +246,23 @@ def build_pages(services: Services) -> list[Page]:
     )
     health = HealthPage(services.loader, services.jobs, services.database, services.clock)
     connect_health(services, health, accounts)
+    crm = crm_page(services, accounts)
+
+    def open_crm() -> None:
+        window = crm.window()
+        if isinstance(window, MainWindow):
+            window.show_page(crm.title)
+        crm.connect_new()
+
     pages: list[Page] = [
         accounts,
         ConnectionsPage(
             services.loader,
             services.jobs,
-            connections_backend(services, actions),
+            connections_backend(services, actions, open_crm),
             services.clock,
         ),
+        crm,
         SyncHistoryPage(services.loader),
         SyncErrorsPage(services.loader, services.jobs, actions.retry_error),
         EventsPage(

@@ -178,6 +178,7 @@ class AccountDetailView(QWidget):
         self.fetch_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.fetch_button.clicked.connect(self._fetch_first)
         top.addWidget(self.fetch_button)
+        self._top = top
         layout.addLayout(top)
 
         self.facts = QLabel()
@@ -253,6 +254,10 @@ class AccountDetailView(QWidget):
         grid.setColumnStretch(1, 2)
         grid.setRowStretch(1, 1)
         return page
+
+    def add_header_action(self, widget: QWidget) -> None:
+        """Adds a button beside *Fetch this account* (the app adds the Zoho CRM actions)."""
+        self._top.addWidget(widget)
 
     # ------------------------------------------------------------------ loading
 

@@ -56,6 +56,7 @@ class ConnectionsBackend:
         holders: who holds which connection's sync lock right now.
         open_wizard: opens the connection wizard: ``None`` to add a connection, or a
             connection whose credentials to update; returns whether something was saved.
+        open_crm: starts *Connect Zoho CRM* (the Zoho CRM page takes over from there).
     """
 
     sync: Callable[[int, JobContext], object] | None = None
@@ -63,6 +64,7 @@ class ConnectionsBackend:
     remove: Callable[[int], None] | None = None
     holders: Callable[[], list[LockHolder]] | None = None
     open_wizard: Callable[[QWidget, ConnectionOverview | None], bool] | None = None
+    open_crm: Callable[[], None] | None = None
 
 
 def rate_text(progress: Progress) -> str:
@@ -340,6 +342,15 @@ class ConnectionsPage(Page):
         self.add_button.clicked.connect(lambda: self.open_wizard(None))
         self.add_button.setEnabled(backend.open_wizard is not None)
         bar.addWidget(self.add_button)
+        self.add_crm_button = QPushButton("Add Zoho CRM…")
+        self.add_crm_button.setToolTip(
+            "Connects Zoho CRM: its Accounts and Contacts come in, and billing customers and "
+            "subscriptions can go out (set up on the Zoho CRM page)."
+        )
+        if backend.open_crm is not None:
+            self.add_crm_button.clicked.connect(backend.open_crm)
+        self.add_crm_button.setVisible(backend.open_crm is not None)
+        bar.addWidget(self.add_crm_button)
         bar.addStretch(1)
         self.body.addLayout(bar)
         self.banner = Banner()

@@ -17,6 +17,7 @@ from desktop.views.main_window import MainWindow
 EXPECTED_PAGES = [
     "Accounts",
     "Connections",
+    "Zoho CRM",
     "Sync history",
     "Sync errors",
     "Events",
@@ -79,7 +80,7 @@ def test_keyboard_shortcuts_switch_pages(qtbot: QtBot, services: Services) -> No
     window = _window(qtbot, services)
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
-    qtbot.keyClick(window.navigation, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.navigation, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
     assert window.pages[window.navigation.currentRow()].title == "Sync history"
 
 
