@@ -95,6 +95,55 @@ class ZohoError(Exception):
         return json_response(self.status, {"code": self.code, "message": self.message})
 
 
+def _wants_pdf(request: SandboxRequest) -> bool:
+    """``?accept=pdf`` or ``Accept: application/pdf`` asks for an invoice as a PDF."""
+    return request.param("accept") == "pdf" or "application/pdf" in (request.header("accept") or "")
+
+
+def invoice_pdf(invoice: dict[str, Any]) -> bytes:
+    """A small, valid one-page PDF naming the invoice, its customer, date and amounts."""
+    lines = [
+        f"Invoice {invoice['invoice_number']}",
+        f"{invoice['customer_name']}",
+        f"Date {invoice['invoice_date']}  Due {invoice['due_date']}",
+        (
+            f"Total {invoice['currency_code']} {invoice['total']:.2f}  "
+            f"Balance {invoice['balance']:.2f}  Status {invoice['status']}"
+        ),
+    ]
+    text = "".join(
+        f"BT /F1 12 Tf 72 {720 - 20 * i} Td ({_pdf_text(line)}) Tj ET\n"
+        for i, line in enumerate(lines)
+    ).encode("latin-1", "replace")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        (
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>"
+        ),
+        b"<< /Length %d >>\nstream\n" % len(text) + text + b"endstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    start = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        start,
+    )
+    return bytes(out)
+
+
+def _pdf_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
 def _success(payload: dict[str, Any]) -> SandboxResponse:
     return json_response(200, {"code": 0, "message": "success", **payload})
 
@@ -195,9 +244,12 @@ class ZohoBillingHandler:
         with self.world.lock:
             row = self._lookup(kind, org, resource[1])
             if len(resource) == 2:
-                return _success(
-                    {one_key: self._render(kind, np.array([row], dtype=np.int64), org)[0]}
-                )
+                record = self._render(kind, np.array([row], dtype=np.int64), org)[0]
+                if kind == "invoice" and _wants_pdf(request):
+                    return SandboxResponse(
+                        status=200, body=invoice_pdf(record), content_type="application/pdf"
+                    )
+                return _success({one_key: record})
             if kind == "customer" and resource[2] == "contactpersons":
                 people = render.contact_persons(self.world, row, org)
                 if len(resource) == 3:

@@ -325,3 +325,29 @@ def test_sorting_filters_and_scoping(
     )
     assert missing.status_code == 404
     assert missing.json()["code"] == 1002
+
+
+@pytest.mark.parametrize(
+    ("params", "headers"), [({"accept": "pdf"}, {}), ({}, {"Accept": "application/pdf"})]
+)
+def test_invoice_as_pdf(
+    sandbox: Sandbox,
+    client: httpx.Client,
+    zoho_access: str,
+    params: dict[str, str],
+    headers: dict[str, str],
+) -> None:
+    invoice = sandbox.truth.invoices("zoho-billing", "10234695")[0]
+    response = client.get(
+        sandbox.base_url("zoho-billing") + f"/invoices/{invoice.id}",
+        params=params,
+        headers={**_headers(zoho_access), **headers},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    body = response.content
+    assert body.startswith(b"%PDF-1.")
+    assert body.rstrip().endswith(b"%%EOF")
+    start = int(body.rsplit(b"startxref", 1)[1].split()[0])
+    assert body[start:].startswith(b"xref")
+    assert f"INV-{int(invoice.id) - 903000200000000 + 1:06d}".encode() in body
