@@ -399,7 +399,9 @@ def news_text(news: AlertNews) -> tuple[str, str]:
     count = news.count
     title = f"{count:,} new alert{'s' if count != 1 else ''}"
     lines = [f"{alert.account_name}: {alert.rule_name}" for alert in news.sample]
-    if count > len(news.sample):
+    if not lines:
+        lines.append("See the Alerts tab of the Health page.")
+    elif count > len(news.sample):
         lines.append(f"and {count - len(news.sample):,} more on the Health page.")
     return title, "\n".join(lines)
 

@@ -325,6 +325,7 @@ class ConditionRow(QWidget):
         self.op.setAccessibleName("Operator")
         self.op.setMinimumContentsLength(12)
         self.value_editor: ValueEditor = _NoValue()
+        self._value_key: tuple[object, ...] = ()
         self.remove = QToolButton()
         self.remove.setText("✕")
         self.remove.setToolTip("Remove this condition")
@@ -353,13 +354,17 @@ class ConditionRow(QWidget):
 
     def _op_changed(self, *_args: object) -> None:
         previous = self.value_editor
-        try:
-            kept = previous.value()
-        except ConditionError:
-            kept = None
-        editor = value_editor(
-            self.spec, str(self.op.currentData()), self._connections, self._currencies
-        )
+        op = str(self.op.currentData())
+        editor = value_editor(self.spec, op, self._connections, self._currencies)
+        # the value carries over only to an input of the same kind (a number stays a number)
+        key = (self.spec.kind, type(editor), self.spec.choices)
+        kept = None
+        if key == self._value_key:
+            try:
+                kept = previous.value()
+            except ConditionError:
+                kept = None
+        self._value_key = key
         layout = self.layout()
         assert isinstance(layout, QHBoxLayout)
         layout.replaceWidget(previous, editor)
