@@ -7,6 +7,7 @@ receive ``GET``/``HEAD``.
 from __future__ import annotations
 
 import threading
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,11 +52,21 @@ class LoggedRequest:
         return None
 
 
-class RequestLog:
-    """A thread-safe append-only list of :class:`LoggedRequest`."""
+#: How many of the latest requests a :class:`RequestLog` keeps by default.
+DEFAULT_KEEP = 500_000
 
-    def __init__(self) -> None:
-        self._entries: list[LoggedRequest] = []
+
+class RequestLog:
+    """A thread-safe log of :class:`LoggedRequest`, bounded to the latest ``keep`` entries.
+
+    :meth:`count` and :meth:`methods` stay exact past the bound (kept as running totals),
+    so a long-running sandbox neither grows without limit nor miscounts; :meth:`entries`
+    lists the retained ones.
+    """
+
+    def __init__(self, keep: int = DEFAULT_KEEP) -> None:
+        self._entries: deque[LoggedRequest] = deque(maxlen=keep)
+        self._totals: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         self._seq = 0
 
@@ -66,9 +77,10 @@ class RequestLog:
             return self._seq
 
     def add(self, entry: LoggedRequest) -> None:
-        """Appends one entry."""
+        """Appends one entry (the oldest goes once ``keep`` are held)."""
         with self._lock:
             self._entries.append(entry)
+            self._totals[(entry.vendor, entry.method)] += 1
 
     def entries(self, vendor: str | None = None, site: str | None = None) -> list[LoggedRequest]:
         """Returns a snapshot, optionally only one simulator's and/or one site's requests."""
@@ -81,17 +93,25 @@ class RequestLog:
         ]
 
     def count(self, vendor: str | None = None, method: str | None = None) -> int:
-        """Counts requests, optionally of one simulator and/or one method."""
-        return sum(1 for e in self.entries(vendor) if method is None or e.method == method)
+        """Counts requests since the last :meth:`clear`, optionally of one simulator and/or
+        one method."""
+        with self._lock:
+            return sum(
+                n
+                for (v, m), n in self._totals.items()
+                if (vendor is None or v == vendor) and (method is None or m == method)
+            )
 
     def methods(self, vendor: str | None = None) -> set[str]:
         """The set of HTTP methods seen (billing sources should only see GET/HEAD)."""
-        return {e.method for e in self.entries(vendor)}
+        with self._lock:
+            return {m for (v, m) in self._totals if vendor is None or v == vendor}
 
     def clear(self) -> None:
-        """Forgets every entry (sequence numbers keep increasing)."""
+        """Forgets every entry and count (sequence numbers keep increasing)."""
         with self._lock:
             self._entries.clear()
+            self._totals.clear()
 
     def __len__(self) -> int:
         with self._lock:

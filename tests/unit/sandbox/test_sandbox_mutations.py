@@ -10,6 +10,7 @@ import pytest
 from desktop.sandbox import ManualClock, Sandbox
 from desktop.sandbox.credentials import CHARGEBEE_KEYS, RECURLY_KEYS
 from desktop.sandbox.mutations import MutationError
+from desktop.sandbox.requestlog import LoggedRequest, RequestLog
 
 KEY = CHARGEBEE_KEYS["acme"]
 ACCEPT = {"Accept": "application/vnd.recurly.v2021-02-25"}
@@ -191,3 +192,29 @@ def test_request_log_counts_exactly_and_sources_only_read(
     )
     sandbox.log.clear()
     assert len(sandbox.log) == 0
+
+
+def test_request_log_is_bounded_but_counts_stay_exact() -> None:
+    log = RequestLog(keep=3)
+    for n in range(5):
+        method = "POST" if n == 0 else "GET"
+        entry = LoggedRequest(
+            seq=log.next_seq(),
+            number=n,
+            vendor="chargebee",
+            method=method,
+            path="/x",
+            query=(),
+            credential="chargebee:acme",
+            site="acme",
+            status=200,
+            fault=None,
+            at=0.0,
+        )
+        log.add(entry)
+    assert [e.seq for e in log.entries()] == [3, 4, 5]
+    assert log.count("chargebee") == 5
+    assert log.count("chargebee", "GET") == 4
+    assert log.methods("chargebee") == {"GET", "POST"}
+    log.clear()
+    assert (log.count(), len(log)) == (0, 0)
