@@ -6,6 +6,11 @@ Qt-free and independent of the app's database. Start with :class:`Sandbox`::
     client = httpx.Client(transport=sandbox.transport())       # in-process
     with sandbox:                                              # or real sockets
         url = sandbox.base_url("chargebee", "acme")
+
+Changes over time go through ``sandbox.mutations`` (billing) and ``sandbox.crm.mutations``
+(Zoho CRM), or ``POST /_sandbox/mutate`` on any origin. Zoho Billing changes become events
+in ``sandbox.zoho_events`` (``GET /events``), which ``sandbox.deliver_zoho_events(url)``
+posts as Zoho webhooks to a receiver on 127.0.0.1.
 """
 
 from desktop.sandbox.clock import ManualClock, SystemClock
