@@ -24,7 +24,9 @@ How a run goes:
    ``partial`` (some records failed: see its Sync errors) or ``failed``.
 
 A stream whose full pass (``full=True``) was interrupted is finished as a full pass by
-the next run, whatever it asks for, so its reconciliation is never lost.
+the next run, whatever it asks for, so its reconciliation is never lost. A full pass
+reconciles (marks rows it did not see as deleted) only the streams whose full pass is
+complete: see :func:`reconciles`.
 """
 
 from __future__ import annotations
@@ -409,13 +411,14 @@ class SyncEngine:
         cancel = state.context.cancel
         cursor = cursors.get(str(stream))
         full = state.full or marker_key(stream) in cursors
+        reconcile = full and reconciles(connector, stream)
         pending: asyncio.Future[Any] | None = None
         first = True
         async for page in connector.pages(stream, cursor, full=full):
             if pending is not None:
                 await pending  # page N committed before page N+1 is queued
             pending = asyncio.ensure_future(
-                self._in_writer(state, self._write, state, stream, page, full and first)
+                self._in_writer(state, self._write, state, stream, page, reconcile and first)
             )
             first = False
             state.done[str(stream)] = state.done.get(str(stream), 0) + len(page.records)
@@ -603,6 +606,18 @@ def summary_of(database: Database, run_id: int) -> RunSummary:
         name = session.get(Connection, run.connection_id)
         label = name.name if name else str(run.connection_id)
     return engine._summary(run_id, label)
+
+
+def reconciles(connector: Connector, stream: Stream) -> bool:
+    """Whether a full pass of ``stream`` lists every record, so rows it did not deliver
+    may be marked deleted.
+
+    A connector whose full pass of some stream is knowingly partial (Zoho Billing lists
+    contact persons only for changed customers) names the complete ones in an optional
+    ``reconciled_streams`` attribute; without it every stream is reconciled.
+    """
+    named = getattr(connector, "reconciled_streams", None)
+    return named is None or stream in named
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -205,6 +205,20 @@ class ZohoBillingConnector:
         )
         self._organization: dict[str, Any] | None = None
 
+    @property
+    def reconciled_streams(self) -> frozenset[Stream]:
+        """Streams whose full pass lists every record (the engine reconciles only these).
+
+        Users only when contact persons are listed on full passes too
+        (``contact_persons=all``) or never (``primary``): by default (``changed``) a full
+        pass brings only each customer's primary contact, and the contact persons listed
+        by earlier incremental passes must not be taken for deleted.
+        """
+        complete = set(self.streams)
+        if self._contact_mode == "changed":
+            complete.discard(Stream.USERS)
+        return frozenset(complete)
+
     # ------------------------------------------------------------------- requests
 
     @property
