@@ -99,6 +99,12 @@ def account_mini(world: World, row: int, account_id: str | None = None) -> dict[
     }
 
 
+def account_minis(world: World) -> dict[int, dict[str, Any]]:
+    """AccountMinis already rendered, by customer row (emptied whenever the data changes;
+    shared by the pages of one data version, never changed once made)."""
+    return world.cached("recurly-account-minis", dict)
+
+
 def accounts(world: World, rows: IntArray) -> list[dict[str, Any]]:
     """Renders customer rows as Recurly accounts (computed page by page)."""
     flags = {name: values[rows].tolist() for name, values in account_flags(world).items()}
@@ -208,7 +214,7 @@ def subscriptions(world: World, rows: IntArray) -> list[dict[str, Any]]:
     coupons = column(subs, "coupon", rows).tolist()
     collect = column(subs, "auto_collect", rows).tolist()
     customers = customer_a.tolist()
-    minis: dict[int, dict[str, Any]] = {}
+    minis = account_minis(world)
     out = []
     for i, row in enumerate(rows.tolist()):
         plan = cat.PLANS[plans[i]]
@@ -341,7 +347,7 @@ def invoices(world: World, rows: IntArray) -> list[dict[str, Any]]:
     quantities = quantity_a.tolist()
     plans = [cat.PLANS[p] for p in plan_a.tolist()]
     customers = customer_a.tolist()
-    minis: dict[int, dict[str, Any]] = {}
+    minis = account_minis(world)
     out = []
     for i, row in enumerate(rows.tolist()):
         owner = customers[i]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from desktop.sandbox.core import Mount, SandboxRequest
+from desktop.sandbox.core import Mount, SandboxRequest, json_response
 
 LOOPBACK = "127.0.0.1"
 
@@ -44,6 +45,18 @@ class _Server(ThreadingHTTPServer):
             self.connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Keeps tracebacks off the console: a client that drops its connection (or a
+        connection the sandbox closes on stop) is normal; anything else gets one line."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            return
+        print(
+            f"sandbox {self.mount.name}: a request from {client_address[0]} failed "
+            f"({type(error).__name__}: {error}).",
+            file=sys.stderr,
+        )
+
     def close_connections(self) -> None:
         """Ends every open keep-alive connection so its handler thread finishes."""
         with self.connections_lock:
@@ -66,7 +79,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         request = SandboxRequest.build(self.command, self.path, self.headers.items(), body)
-        response = self.server.mount.dispatch(request)
+        try:
+            response = self.server.mount.dispatch(request)
+        except Exception as error:  # a simulator bug: answer 500, never a traceback
+            message = f"The sandbox failed to answer ({type(error).__name__}: {error})."
+            print(f"sandbox {self.server.mount.name}: {message}", file=sys.stderr)
+            response = json_response(500, {"message": message})
         if response.action == "reset":
             self.close_connection = True
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
