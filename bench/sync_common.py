@@ -20,6 +20,7 @@ import sys
 import textwrap
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     """A plain text table, first column left-aligned, the others right-aligned."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = []
@@ -213,6 +214,7 @@ class TapResult:
     records: dict[str, int]
     requests: int
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     exit_code: int
 
@@ -297,6 +299,7 @@ class TapChargebee:
             records=records,
             requests=text.count("Making GET request"),
             seconds=seconds,
+            cpu_seconds=usage.ru_utime + usage.ru_stime,
             peak_rss_mb=usage.ru_maxrss / 1024,
             exit_code=child.returncode,
         )
