@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import socket
 import subprocess
@@ -291,10 +290,13 @@ class TapChargebee:
             child.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
         text = log.read_text(errors="replace")
-        records = {
-            m.group(1): int(m.group(2))
-            for m in re.finditer(r"(\w+): Completed sync \((\d+) rows\)", text)
-        }
+        # singer's record counters log what they counted since their last report
+        records: dict[str, int] = {}
+        for line in text.splitlines():
+            if "METRIC:" in line and '"record_count"' in line:
+                metric = json.loads(line.split("METRIC:", 1)[1])
+                stream = metric["tags"].get("endpoint", "?")
+                records[stream] = records.get(stream, 0) + int(metric["value"])
         return TapResult(
             records=records,
             requests=text.count("Making GET request"),

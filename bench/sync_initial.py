@@ -153,13 +153,14 @@ def _stored(engine: object) -> dict[str, int]:
 
 def tap(size: int, folder: Path, venv: Path) -> Row:
     """Runs tap-chargebee against a fresh simulator of ``size`` customers."""
-    runner = TapChargebee(venv, folder / "tap")
+    runner = TapChargebee(venv, Path(tempfile.mkdtemp(prefix="billbridge-tap-")))
     runner.install()
     sandbox = SandboxProcess(size)
     try:
         result = runner.run(sandbox)
     finally:
         sandbox.stop()
+    print(f"tap-chargebee's log: {runner.work / 'tap.log'}", file=sys.stderr)
     if result.exit_code != 0:
         raise RuntimeError(f"tap-chargebee exited with {result.exit_code}; see {runner.work}")
     minimum = 1 + sum(_pages(n) for n in result.records.values())

@@ -389,8 +389,12 @@ class HeldLock:
             while not self._stop.wait(seconds):
                 try:
                     self.heartbeat()
-                except Exception:  # a transient database hiccup must not kill the run
-                    log.warning("Could not refresh the sync lock heartbeat.", exc_info=True)
+                except Exception as error:  # a transient hiccup must not kill the run
+                    # one line, no traceback: a busy database is expected during big writes
+                    log.warning(
+                        "Could not refresh the sync lock heartbeat (%s); retrying.",
+                        type(error).__name__,
+                    )
 
         self._thread = threading.Thread(target=beat, name="sync-lock-heartbeat", daemon=True)
         self._thread.start()
