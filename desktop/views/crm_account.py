@@ -167,11 +167,13 @@ class CrmSearchDialog(QDialog):
             changes_data=False,
         )
         self.strip.follow(handle, f"Searching {module} for “{text}”…")
+        handle.finished.connect(self._update)
 
     def _found(self, generation: int, text: str, candidates: list[CrmCandidate]) -> None:
         if self._closed or generation != self._generation:
             return
         self.model.set_rows(candidates)
+        self.table.resizeColumnsToContents()
         if candidates:
             self.table.selectRow(0)
         else:

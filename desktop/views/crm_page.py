@@ -372,7 +372,7 @@ class CrmPage(Page):
             following = f"Next automatic sync: {time_text(state.next_run)}."
         else:
             following = "No automatic sync is planned."
-        key = f"key …{info.secret_hint}" if info.secret_hint else "no key stored"
+        key = f"key {info.secret_hint}" if info.secret_hint else "no key stored"
         self.facts.setText(
             f"Organization {settings.get('crm_org') or '?'} · data centre "
             f"{str(settings.get('data_centre') or 'us').upper()} · owner "
@@ -554,8 +554,8 @@ class CrmPage(Page):
             self.result.show_message(str(error), "error")
             return
         handle.cancelled.connect(lambda: self.result.show_message(cancelled, "warning"))
-        handle.finished.connect(self._after_job)
         self.strip.follow(handle, message)
+        handle.finished.connect(self._after_job)
         self._update_buttons()
 
     def _after_job(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -93,7 +93,11 @@ class JobStrip(QWidget):
         self.hide()
 
     def follow(self, handle: JobHandle, message: str, *, can_cancel: bool = True) -> None:
-        """Shows ``message`` and follows ``handle`` until it finishes."""
+        """Shows ``message`` and follows ``handle`` until it finishes.
+
+        Connect the owner's own ``finished`` slots after this call: they then see
+        :attr:`busy` False.
+        """
         self.handle = handle
         self.bar.setRange(0, 0)
         self.label.setText(message)
@@ -136,7 +140,13 @@ class JobStrip(QWidget):
 
 
 class ReportView(QWidget):
-    """A sync report (or dry run) as counts per direction and module, plus its failures."""
+    """A sync report (or dry run) as counts per direction and module, plus its failures.
+
+    Signals:
+        shown(): a report was put on screen.
+    """
+
+    shown = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -153,8 +163,10 @@ class ReportView(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        layout.addWidget(self.table)
+        self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout.addWidget(self.table, 0, Qt.AlignmentFlag.AlignLeft)
         self.problems = QLabel()
         self.problems.setWordWrap(True)
         self.problems.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -193,9 +205,12 @@ class ReportView(QWidget):
                     )
                 self.table.setItem(row, column, item)
         self.table.resizeColumnsToContents()
-        height = self.table.horizontalHeader().height() + 4
+        self.table.resizeRowsToContents()
+        header = self.table.horizontalHeader()
+        height = header.sizeHint().height() + 2 * self.table.frameWidth()
         height += sum(self.table.rowHeight(r) for r in range(len(rows)))
-        self.table.setFixedHeight(max(height, 40))
+        width = sum(header.sectionSize(c) for c in range(self.table.columnCount()))
+        self.table.setFixedSize(width + 2 * self.table.frameWidth(), max(height, 40))
         failed = [i for i in report.items if i.action is Action.FAIL][:8]
         skipped = [i for i in report.items if i.action is Action.SKIP and i.reason][:4]
         lines = [f"✗ {i.module} {i.label}: {i.reason}" for i in failed]
@@ -203,6 +218,7 @@ class ReportView(QWidget):
         self.problems.setText("\n".join(lines))
         self.problems.setVisible(bool(lines))
         self.show()
+        self.shown.emit()
 
     def count(self, direction: str, module: str, action: str) -> int:
         """One cell of the shown report (tests and the summary read it)."""

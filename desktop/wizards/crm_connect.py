@@ -209,10 +209,13 @@ class CrmConnectDialog(QDialog):
             if self.grant.isChecked()
             else "paste the refresh token"
         )
+        if not self.strip.busy and self.check is None:
+            self.outcome.setText("")  # an edit makes the last outcome stale
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
         problem = self.input_problem()
         self.problem.setText(problem or "")
-        if not self.strip.busy and self.check is None:
-            self.outcome.setText("")
         self.connect_button.setEnabled(problem is None and not self.strip.busy)
 
     # ---------------------------------------------------------------- connect
@@ -261,11 +264,11 @@ class CrmConnectDialog(QDialog):
             self._failed(str(error))
             return
         handle.cancelled.connect(self._cancelled)
-        handle.finished.connect(lambda: None if self._closed else self._changed())
         self.strip.follow(
             handle, "Checking the credentials, the owner and the currencies with Zoho CRM…"
         )
-        self._changed()
+        handle.finished.connect(lambda: None if self._closed else self._update_buttons())
+        self._update_buttons()
 
     def _done(self, result: tuple[ConnectionInfo | None, CrmCheck]) -> None:
         info, check = result

@@ -179,7 +179,9 @@ class ModuleMapping(QWidget):
             f"Required Billbridge fields: {required or 'none'} · custom fields "
             f"{custom} of at most {MAX_CUSTOM_FIELDS}."
         )
-        overall = [p.message for p in self.check.problems if not p.crm_field]
+        overall = [
+            (f"{p.crm_field}: " if p.crm_field else "") + p.message for p in self.check.problems
+        ]
         self.problems.setText("\n".join(overall))
         self.problems.setVisible(bool(overall))
         self.page.completeChanged.emit()

@@ -16,8 +16,11 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QFrame,
     QLabel,
     QPushButton,
+    QScrollArea,
+    QVBoxLayout,
     QWidget,
     QWizard,
     QWizardPage,
@@ -58,20 +61,29 @@ class SummaryPage(CrmPageBase):
             "Finish saves these settings once. Dry run shows what a sync would do first; it "
             "writes nothing, in Billbridge or in Zoho CRM.",
         )
+        content = QWidget()
+        inner = QVBoxLayout(content)
+        inner.setContentsMargins(0, 0, 8, 0)
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.RichText)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.body.addWidget(self.text)
+        inner.addWidget(self.text)
         self.dry_run_button = QPushButton("Dry run")
         self.dry_run_button.setToolTip("Previews the sync with these settings; writes nothing.")
         self.dry_run_button.clicked.connect(self.start_dry_run)
-        self.body.addWidget(self.dry_run_button, 0, Qt.AlignmentFlag.AlignLeft)
+        inner.addWidget(self.dry_run_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.strip = JobStrip()
-        self.body.addWidget(self.strip)
+        inner.addWidget(self.strip)
         self.report = ReportView()
-        self.body.addWidget(self.report)
-        self.body.addStretch(1)
+        inner.addWidget(self.report)
+        inner.addStretch(1)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setWidget(content)
+        self.body.addWidget(self.scroll_area, 1)
+        self.report.shown.connect(self._report_shown)
         self.saving = False
 
     def initializePage(self) -> None:
@@ -123,9 +135,13 @@ class SummaryPage(CrmPageBase):
             self.show_problem(str(error))
             return
         handle.cancelled.connect(lambda: self.show_problem("Dry run cancelled."))
-        handle.finished.connect(self._update)
         self.strip.follow(handle, "Dry run: reading Zoho CRM and comparing…")
+        handle.finished.connect(self._update)
         self._update()
+
+    def _report_shown(self) -> None:
+        bar = self.scroll_area.verticalScrollBar()
+        bar.setValue(bar.maximum())
 
     def _update(self) -> None:
         self.dry_run_button.setEnabled(not self.strip.busy and not self.saving)
