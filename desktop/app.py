@@ -33,6 +33,7 @@ from desktop.storage.database import APP_NAME, Database, open_database
 from desktop.storage.repositories.connection_overview import ConnectionOverview
 from desktop.sync.connections import ConnectionService
 from desktop.sync.engine import RunSummary, SyncEngine
+from desktop.sync.subprocess_runner import SubprocessSyncRunner
 from desktop.timeutil import Clock, utc_now
 from desktop.views.accounts import AccountsPage
 from desktop.views.alerts import DesktopNotifier, news_text
@@ -313,12 +314,16 @@ def start_demo_sandbox(services: Services) -> None:
 
 
 def first_demo_syncs(services: Services) -> None:
-    """Syncs each demo connection that has never synced, so the demo opens with data."""
-    engine = sync_engine(services)
+    """Syncs each demo connection that has never synced, so the demo opens with data.
+
+    The syncs run in child processes, as Sync Now does, so the window stays responsive
+    (the child also recomputes health and evaluates alerts after each run).
+    """
+    runner = SubprocessSyncRunner(services.database, services.secrets)
     connections = ConnectionService(services.database, services.secrets, services.clock)
 
     def first_sync(connection_id: int) -> Callable[[JobContext], RunSummary]:
-        return lambda context: engine.run(connection_id, trigger="manual", context=context)
+        return lambda context: runner.run(connection_id, trigger="manual", context=context)
 
     for info in connections.list():
         if info.last_run_status is None:
