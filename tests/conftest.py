@@ -9,6 +9,7 @@ if not os.environ.get("BILLBRIDGE_ONSCREEN"):
 os.environ.setdefault("QT_API", "pyside6")
 
 import asyncio
+import gc
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,18 @@ def _isolated_home(
     for variable in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(variable, str(home / variable.lower()))
     monkeypatch.delenv("BILLBRIDGE_DB", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_test_thread() -> Iterator[None]:
+    """Collects garbage around every test on the thread that owns the widgets.
+
+    Otherwise a collection triggered on a job-runner worker could delete a parentless
+    widget of an earlier test from that worker thread, which crashes Qt.
+    """
+    gc.collect()
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ contact / Search in Zoho CRM… → Link on the Account 360°.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,18 +36,6 @@ from tests.unit.crm.support import CRM_NAME, configure, connect, integration_for
 
 START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 WAIT = 15000
-
-
-@pytest.fixture(autouse=True)
-def _collect_on_the_gui_thread() -> Iterator[None]:
-    """Collects the previous tests' Qt wrappers here, on the GUI thread.
-
-    The job runner's workers run Python; a garbage collection they trigger would otherwise
-    delete a parentless dialog of an earlier test from a worker thread, which crashes Qt.
-    """
-    gc.collect()
-    yield
-    gc.collect()
 
 
 @dataclass
