@@ -87,13 +87,26 @@ def _no_dangling_threads() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def qasync_loop(qapp: object) -> asyncio.AbstractEventLoop:
-    """One qasync loop for the session, so asyncio tasks run while qtbot waits."""
+def _session_qasync_loop(qapp: object) -> asyncio.AbstractEventLoop:
     import qasync
 
     loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
+    # Running only while a test asks for it (see qasync_loop), so that tests of code
+    # calling asyncio.run() (the CLI, the engine) are not told a loop is running.
+    asyncio.events._set_running_loop(None)
     return loop
+
+
+@pytest.fixture
+def qasync_loop(
+    _session_qasync_loop: asyncio.AbstractEventLoop,
+) -> Iterator[asyncio.AbstractEventLoop]:
+    """The session's qasync loop, running for this test: asyncio tasks run while qtbot waits."""
+    loop = _session_qasync_loop
+    asyncio.set_event_loop(loop)
+    asyncio.events._set_running_loop(loop)
+    yield loop
+    asyncio.events._set_running_loop(None)
 
 
 @pytest.fixture
