@@ -33,6 +33,7 @@ from desktop.storage.database import APP_NAME, Database, open_database
 from desktop.storage.repositories.connection_overview import ConnectionOverview
 from desktop.sync.connections import ConnectionService
 from desktop.sync.engine import RunSummary, SyncEngine
+from desktop.sync.scheduler import SyncScheduler
 from desktop.sync.subprocess_runner import SubprocessSyncRunner
 from desktop.timeutil import Clock, utc_now
 from desktop.views.accounts import AccountsPage
@@ -48,12 +49,17 @@ from desktop.views.jobs import JobRunner
 from desktop.views.main_window import MainWindow
 from desktop.views.models.loader import QueryLoader
 from desktop.views.page import Page
+from desktop.views.schedule_ticker import ScheduleTicker
 from desktop.views.settings_page import SettingsPage
 from desktop.views.sync_errors import SyncErrorsPage
 from desktop.views.sync_history import SyncHistoryPage
 from desktop.wizards.connection_wizard import ConnectionWizard, WizardResult
 
 log = logging.getLogger(__name__)
+
+#: How often the app asks the billing schedule what is due, and its first ask after start.
+BILLING_TICK_MS = 60_000
+BILLING_FIRST_TICK_MS = 30_000
 
 
 @dataclass
@@ -191,6 +197,26 @@ def sync_engine(services: Services) -> SyncEngine:
     )
 
 
+def start_billing_schedule(services: Services, engine: SyncEngine) -> None:
+    """Runs the daily billing syncs (00:00 UTC) while the app is open.
+
+    The scheduler decides what is due; a second copy of the app or ``billbridge serve``
+    on the same database is kept from running a connection twice by the sync lock.
+    """
+    scheduler = SyncScheduler(services.database, services.secrets, services.clock, engine=engine)
+    ticker = ScheduleTicker(
+        scheduler,
+        services.jobs,
+        key="billing-schedule",
+        title="Scheduled billing syncs",
+        tick_ms=BILLING_TICK_MS,
+        first_ms=BILLING_FIRST_TICK_MS,
+    )
+    ticker.start()
+    services.cleanups.append(ticker.stop)
+    services.cleanups.append(ticker.deleteLater)
+
+
 def connect_health(services: Services, health: HealthPage, accounts: AccountsPage) -> None:
     """Lets the Health page open an account's 360° or a segment on the Accounts page."""
 
@@ -238,6 +264,7 @@ def build_pages(services: Services) -> list[Page]:
     """The pages of the main window, in navigation order."""
     engine = sync_engine(services)
     actions = EngineActions(engine, services.database, services.clock)
+    start_billing_schedule(services, engine)
     receiver = ReceiverController(
         services.database, services.secrets, services.clock, services.settings
     )

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from desktop.crm.connect import KIND
 from desktop.crm.report import Action, Direction, ModuleCounts, SyncReport
-from desktop.crm.schedule import CrmSchedule, ScheduledOutcome
+from desktop.crm.schedule import CrmSchedule
 from desktop.crm.service import CrmIntegration
 from desktop.crm.settings import CrmSettings
 from desktop.errors import BillbridgeError
@@ -50,6 +50,7 @@ from desktop.views.models.formatting import duration_text, status_text, time_tex
 from desktop.views.models.loader import Loader
 from desktop.views.models.table import ColumnSpec, RowsTableModel
 from desktop.views.page import EmptyState, Page
+from desktop.views.schedule_ticker import ScheduleTicker
 from desktop.views.widgets.common import Banner, make_table
 from desktop.wizards.crm_common import JobStrip, ReportView
 from desktop.wizards.crm_connect import CrmConnectDialog
@@ -666,14 +667,8 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class CrmAutoSync(QObject):
-    """Runs the due automatic CRM syncs on the job runner while the app is open.
-
-    Signals:
-        ran(list): the outcomes of one tick (:class:`~desktop.crm.schedule.ScheduledOutcome`).
-    """
-
-    ran = Signal(list)
+class CrmAutoSync(ScheduleTicker):
+    """Runs the due automatic CRM syncs on the job runner while the app is open."""
 
     def __init__(
         self,
@@ -684,38 +679,12 @@ class CrmAutoSync(QObject):
         first_ms: int = AUTO_SYNC_FIRST_MS,
         parent: QObject | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.schedule = schedule
-        self.jobs = jobs
-        self.timer = QTimer(self)
-        self.timer.setInterval(tick_ms)
-        self.timer.timeout.connect(self.tick)
-        self._first_ms = first_ms
-
-    def start(self) -> None:
-        """Starts ticking (the first tick comes after a short delay)."""
-        QTimer.singleShot(self._first_ms, self, self.tick)
-        self.timer.start()
-
-    def stop(self) -> None:
-        """Stops ticking (a running sync finishes or is cancelled by the runner)."""
-        self.timer.stop()
-
-    def tick(self) -> None:
-        """Runs whatever is due now, unless the previous tick is still running."""
-        if self.jobs.is_running("crm-auto"):
-            return
-        schedule = self.schedule
-
-        def work(context: JobContext) -> list[ScheduledOutcome]:
-            return schedule.run_due(context=context)
-
-        try:
-            self.jobs.run(
-                work,
-                title="Automatic Zoho CRM sync",
-                key="crm-auto",
-                on_success=self.ran.emit,
-            )
-        except BillbridgeError:  # closing
-            return
+        super().__init__(
+            schedule,
+            jobs,
+            key="crm-auto",
+            title="Automatic Zoho CRM sync",
+            tick_ms=tick_ms,
+            first_ms=first_ms,
+            parent=parent,
+        )
