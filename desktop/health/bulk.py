@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Executable, Table, and_, delete, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Executable,
+    MetaData,
+    Table,
+    and_,
+    delete,
+    select,
+)
 
 
 def fetch_rows(connection: Connection, statement: Executable) -> list[tuple[Any, ...]]:
@@ -90,3 +100,28 @@ def write_changes(
         fresh = [(*row, *values) for row in rows if row[0] in changed]
     insert_rows(connection, table, names, fresh)
     return changed, before
+
+
+def temp_table(connection: Connection, name: str, columns: Sequence[Column[Any]]) -> Table:
+    """A fresh temporary table on this connection (dropped by :func:`drop_temp`).
+
+    Temporary tables belong to the connection and vanish with a rolled-back transaction,
+    so a failed recompute leaves nothing behind.
+    """
+    table = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
+    # SQLite: keep temporary tables in memory (changing it drops existing ones: only once)
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite and connection.exec_driver_sql("PRAGMA temp_store").scalar() != 2:
+        connection.exec_driver_sql("PRAGMA temp_store = MEMORY")
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {_quoted(connection, table)}")
+    table.create(connection)
+    return table
+
+
+def drop_temp(connection: Connection, table: Table) -> None:
+    """Drops a table made by :func:`temp_table`."""
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {_quoted(connection, table)}")
+
+
+def _quoted(connection: Connection, table: Table) -> str:
+    return str(connection.dialect.identifier_preparer.format_table(table))

@@ -53,16 +53,24 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, Float, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from desktop.errors import ConfigurationError
 from desktop.health.bulk import fetch_rows
 from desktop.health.rates import Converter, ExcludedAmount
 from desktop.health.settings import load_currency_settings, reporting_currency
-from desktop.health.sql import add_months, day_number, epoch_seconds, month_instant, month_start
+from desktop.health.sql import (
+    add_months,
+    chunks,
+    day_number,
+    epoch_seconds,
+    month_instant,
+    month_start,
+)
 from desktop.storage.database import Database
 from desktop.storage.models import Account, MrrSnapshot, Subscription
+from desktop.sync.records import SUBSCRIPTION_STATUSES
 from desktop.timeutil import Clock, utc_now
 
 #: Subscription statuses whose MRR counts (documented above).
@@ -118,56 +126,121 @@ class SubscriptionFrame:
     end: FloatArray
     trial_end: FloatArray
     has_payment_method: BoolArray
+    _counted: BoolArray | None = field(default=None, repr=False, compare=False)
 
     @property
     def counted(self) -> BoolArray:
         """Which subscriptions count towards MRR now."""
-        return np.isin(self.status, COUNTED_STATUSES)
+        if self._counted is None or self._counted.shape != self.status.shape:
+            self._counted = np.isin(self.status, COUNTED_STATUSES)
+        return self._counted
 
     @classmethod
     def load(cls, connection: Connection, now: datetime) -> SubscriptionFrame:
-        """Reads every live subscription with an account, set-based."""
+        """Reads every live subscription with an account, set-based.
+
+        One query of numbers only (statuses and currencies as codes, the monthly amount
+        for past months computed in SQL), turned into arrays without a loop per row.
+        """
         dialect = connection.dialect.name
         s = Subscription
+        currencies = [
+            row[0]
+            for row in fetch_rows(connection, select(s.currency).distinct())
+            if row[0] is not None
+        ]
+        statuses = sorted(SUBSCRIPTION_STATUSES)
         ended_at = case(
             (s.status == "paused", s.source_updated_at),
             else_=func.coalesce(s.cancelled_at, s.current_term_ends_at, s.source_updated_at),
+        )
+        months = case(
+            *((s.interval_unit == unit, literal(value, Float)) for unit, value in
+              _MONTHS_PER_UNIT.items()),
+            else_=None,
+        )  # fmt: skip
+        count = case((s.interval_count > 1, s.interval_count), else_=1)
+        recurring = case(
+            (s.mrr_minor > 0, cast(s.mrr_minor, Float)),
+            else_=s.amount_minor / (months * count),
         )
         rows = fetch_rows(
             connection,
             select(
                 s.id,
                 s.account_id,
-                s.status,
-                s.currency,
+                case(*((s.status == name, i) for i, name in enumerate(statuses)), else_=-1),
+                case(*((s.currency == code, i) for i, code in enumerate(currencies)), else_=-1)
+                if currencies
+                else literal(-1),
                 s.mrr_minor,
-                s.amount_minor,
-                s.interval_unit,
-                s.interval_count,
+                recurring,
                 epoch_seconds(func.coalesce(s.started_at, s.source_created_at), dialect),
                 epoch_seconds(s.trial_ends_at, dialect),
                 epoch_seconds(ended_at, dialect),
                 s.has_payment_method,
-            ).where(s.deleted_at.is_(None)),
+            ).where(s.deleted_at.is_(None), s.account_id.is_not(None)),
         )
-        rows = [row for row in rows if row[1] is not None]
-        return cls.from_rows(rows, now)
+        table = np.array(rows, dtype=float).reshape(len(rows), 10)
+        status_names = np.array([*statuses, ""], dtype=object)
+        currency_names = np.array([*(c.upper() for c in currencies), None], dtype=object)
+        return cls.from_columns(
+            ids=table[:, 0].astype(np.int64),
+            account=table[:, 1].astype(np.int64),
+            status=status_names[table[:, 2].astype(np.int64)],
+            currency=currency_names[table[:, 3].astype(np.int64)],
+            plan_mrr=np.nan_to_num(table[:, 4]),
+            recurring=np.nan_to_num(np.rint(table[:, 5])),
+            started=table[:, 6],
+            trial_end=table[:, 7],
+            ended_at=table[:, 8],
+            has_payment_method=np.nan_to_num(table[:, 9]) != 0,
+            now=now,
+        )
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]], now: datetime) -> SubscriptionFrame:
-        """Builds the frame from rows shaped like :meth:`load`'s query."""
+        """Builds the frame from rows of (id, account, status, currency, mrr, amount,
+        interval unit, interval count, start, trial end, end — epoch seconds — and
+        has-payment-method)."""
         cols = columns(rows, 12)
-        status = np.array([str(v).lower() if v else "" for v in cols[2]], dtype=object)
-        currency = np.array([str(v).upper() if v else None for v in cols[3]], dtype=object)
         plan_mrr = np.nan_to_num(np.array(cols[4], dtype=float))
         amount = np.nan_to_num(np.array(cols[5], dtype=float))
         count = np.nan_to_num(np.array(cols[7], dtype=float), nan=1.0)
         months = np.array([_MONTHS_PER_UNIT.get(str(u), np.nan) for u in cols[6]], dtype=float)
         per_month = np.rint(amount / (months * np.maximum(count, 1.0)))
-        recurring = np.where(plan_mrr > 0, plan_mrr, np.nan_to_num(per_month))
-        started, trial_end, ended_at = (np.array(cols[i], dtype=float) for i in (8, 9, 10))
-        now_s = now.timestamp()
+        return cls.from_columns(
+            ids=np.array(cols[0], dtype=np.int64),
+            account=np.array(cols[1], dtype=np.int64),
+            status=np.array([str(v).lower() if v else "" for v in cols[2]], dtype=object),
+            currency=np.array([str(v).upper() if v else None for v in cols[3]], dtype=object),
+            plan_mrr=plan_mrr,
+            recurring=np.where(plan_mrr > 0, plan_mrr, np.nan_to_num(per_month)),
+            started=np.array(cols[8], dtype=float),
+            trial_end=np.array(cols[9], dtype=float),
+            ended_at=np.array(cols[10], dtype=float),
+            has_payment_method=np.array([bool(v) for v in cols[11]], dtype=bool),
+            now=now,
+        )
 
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        ids: IntArray,
+        account: IntArray,
+        status: npt.NDArray[np.object_],
+        currency: npt.NDArray[np.object_],
+        plan_mrr: FloatArray,
+        recurring: FloatArray,
+        started: FloatArray,
+        trial_end: FloatArray,
+        ended_at: FloatArray,
+        has_payment_method: BoolArray,
+        now: datetime,
+    ) -> SubscriptionFrame:
+        """Builds the frame, working out each subscription's effective start and end."""
+        now_s = now.timestamp()
         start = np.where(np.isnan(started), -np.inf, started)
         later_trial = ~np.isnan(trial_end) & (trial_end > start)
         start = np.where(later_trial, trial_end, start)
@@ -178,10 +251,9 @@ class SubscriptionFrame:
         end = np.minimum(end, now_s)
         start = np.where(counted, np.minimum(start, now_s), start)
         end = np.where(counted, np.inf, end)
-        has_pm = np.array([bool(v) for v in cols[11]], dtype=bool)
         return cls(
-            ids=np.array(cols[0], dtype=np.int64),
-            account=np.array(cols[1], dtype=np.int64),
+            ids=ids,
+            account=account,
             status=status,
             currency=currency,
             plan_mrr=plan_mrr,
@@ -189,7 +261,7 @@ class SubscriptionFrame:
             start=start,
             end=end,
             trial_end=trial_end,
-            has_payment_method=has_pm,
+            has_payment_method=has_payment_method,
         )
 
 
@@ -283,11 +355,12 @@ class MrrModel:
         """Each account's recorded MRR for ``month``, or ``None`` if none was recorded."""
         if month in self._snapshot_cache:
             return self._snapshot_cache[month]
-        rows = self.connection.execute(
+        rows = fetch_rows(
+            self.connection,
             select(MrrSnapshot.account_id, MrrSnapshot.currency, MrrSnapshot.mrr_minor).where(
                 MrrSnapshot.month == month
-            )
-        ).all()
+            ),
+        )
         values: IntArray | None = None
         if rows:
             account = _column(rows, 0, np.int64)
@@ -308,19 +381,34 @@ class MrrModel:
         recorded = self.snapshot(month)
         return recorded if recorded is not None else self.derived(month)
 
-    def first_paid(self) -> FloatArray:
-        """Per account, the earliest instant (epoch s) it had MRR; +inf if never."""
+    def first_paid(self, accounts: IntArray | None = None) -> FloatArray:
+        """Per account, the earliest instant (epoch s) it had MRR; +inf if never.
+
+        Args:
+            accounts: only these accounts need the answer (the others may read +inf);
+                ``None`` for every account.
+        """
         frame = self.frame
         paid = (frame.recurring > 0) & (frame.end > frame.start)
         first = np.full(self.size, np.inf)
         np.minimum.at(first, frame.account[paid], frame.start[paid])
         dialect = self.connection.dialect.name
-        rows = fetch_rows(
-            self.connection,
+        query = (
             select(MrrSnapshot.account_id, day_number(func.min(MrrSnapshot.month), dialect))
             .where(MrrSnapshot.mrr_minor > 0)
-            .group_by(MrrSnapshot.account_id),
+            .group_by(MrrSnapshot.account_id)
         )
+        if accounts is None:
+            rows = fetch_rows(self.connection, query)
+        else:
+            wanted = [int(a) for a in accounts.tolist()]
+            rows = [
+                row
+                for part in chunks(wanted)
+                for row in fetch_rows(
+                    self.connection, query.where(MrrSnapshot.account_id.in_(part))
+                )
+            ]
         if rows:
             cols = columns(rows, 2)
             account = np.array(cols[0], dtype=np.int64)
@@ -449,9 +537,14 @@ def metrics_for(model: MrrModel, month: date, first_paid: FloatArray | None = No
         raise ConfigurationError(
             f"{month:%Y-%m} is in the future; metrics exist up to {model.current_month:%Y-%m}."
         )
-    first = model.first_paid() if first_paid is None else first_paid
     previous = model.at_month_end(add_months(month, -1))
     current = model.at_month_end(month)
+    # only accounts that start paying this month need to know whether they paid before
+    first = (
+        model.first_paid(np.flatnonzero((previous <= 0) & (current > 0)))
+        if first_paid is None
+        else first_paid
+    )
     moves = movements_between(previous, current, first, month)
     year_ago = model.at_month_end(add_months(month, -12))
     cohort = year_ago > 0

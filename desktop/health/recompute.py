@@ -19,23 +19,38 @@ here: conditions on it aggregate invoices when they run (:mod:`desktop.health.co
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
-from desktop.health.bulk import bind_value, fetch_rows, insert_rows, write_changes
+from desktop.health.bulk import drop_temp, fetch_rows, insert_rows, temp_table
 from desktop.health.mrr import (
     MonthMetrics,
     MrrModel,
     _column,
     _factors,
-    columns,
-    excluded_by_currency,
     metrics_for,
 )
 from desktop.health.rates import Converter, ExcludedAmount
@@ -66,7 +81,6 @@ UNPAID_STATUSES: tuple[str, ...] = ("open", "overdue", "partially_paid")
 IGNORED_INVOICE_STATUSES: tuple[str, ...] = ("void", "draft")
 
 _STEPS = 5
-_SCORE_WIDTH = 7  # account_id, score, band and the four components
 
 
 @dataclass(frozen=True)
@@ -107,42 +121,65 @@ class _InvoiceTotals:
 def _invoice_totals(
     connection: Connection, converter: Converter, size: int, today: date
 ) -> _InvoiceTotals:
-    """Amount due, overdue and paid per account, converted (see the module docstring)."""
+    """Amount due and overdue per account, converted (see the module docstring).
+
+    Summed in SQL per account and currency (the unpaid invoices are found through the
+    status index), converted and added up per account in numpy.
+    """
     dialect = connection.dialect.name
     i = Invoice
-    live = (i.deleted_at.is_(None), i.account_id.is_not(None))
-    # Only unpaid invoices: few rows, found through the status index, summed in numpy.
-    unpaid = fetch_rows(
+    late = i.due_on < today  # NULL (no due date) is never late
+    # "+ 0": grouping by the bare column lets SQLite walk the account index over every
+    # invoice instead of finding the few unpaid ones through the status index
+    account_key = i.account_id + 0
+    rows = fetch_rows(
         connection,
-        select(i.account_id, i.currency, i.amount_due_minor, day_number(i.due_on, dialect)).where(
-            i.status.in_(UNPAID_STATUSES), i.amount_due_minor > 0, *live
-        ),
+        select(
+            account_key,
+            i.currency,
+            func.sum(i.amount_due_minor),
+            func.sum(case((late, i.amount_due_minor), else_=0)),
+            func.sum(case((late, 1), else_=0)),
+            day_number(func.min(case((late, i.due_on), else_=None)), dialect),
+            func.count(),
+        )
+        .where(
+            i.status.in_(UNPAID_STATUSES),
+            i.amount_due_minor > 0,
+            i.deleted_at.is_(None),
+        )
+        .group_by(account_key, i.currency),
     )
-    cols = columns(unpaid, 4)
-    account = np.array(cols[0], dtype=np.int64)
-    currency = np.array([str(c).upper() if c else None for c in cols[1]], dtype=object)
-    due = np.array(cols[2], dtype=float)
-    due_day = np.array(cols[3], dtype=float)
+    rows = [row for row in rows if row[0] is not None]
+    currency = np.array([str(row[1]).upper() if row[1] else None for row in rows], dtype=object)
+    numbers = np.array([row[2:] for row in rows], dtype=float).reshape(len(rows), 5)
+    account = np.array([row[0] for row in rows], dtype=np.int64)
+    due, overdue_due, overdue_count, oldest_day, invoices = numbers.T
     factors = _factors(converter, currency)
     known = ~np.isnan(factors)
-    converted = np.where(known, due * np.nan_to_num(factors), 0.0)
-    overdue = due_day < to_day_number(today)  # NaN (no due date) compares False
+    rate = np.nan_to_num(factors)
 
     def per_account(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         return np.rint(np.bincount(account, weights=values, minlength=size)).astype(np.int64)
 
+    has_late = ~np.isnan(oldest_day)
     oldest = np.full(size, np.inf)
-    np.minimum.at(oldest, account[overdue], due_day[overdue])
+    np.minimum.at(oldest, account[has_late], oldest_day[has_late])
     days = np.where(np.isinf(oldest), 0, to_day_number(today) - oldest).astype(np.int64)
     incomplete = np.zeros(size, dtype=bool)
     incomplete[account[~known]] = True
+    excluded = [
+        ExcludedAmount(code, int(due[mask].sum()), int(invoices[mask].sum()))
+        for code in sorted({c for c in currency[~known]}, key=lambda c: c or "")
+        for mask in [~known & (currency == code)]
+    ]
     return _InvoiceTotals(
-        due=per_account(converted),
-        overdue=per_account(np.where(overdue, converted, 0.0)),
-        overdue_count=np.bincount(account[overdue], minlength=size).astype(np.int64),
+        due=per_account(np.where(known, due * rate, 0.0)),
+        overdue=per_account(np.where(known, overdue_due * rate, 0.0)),
+        overdue_count=per_account(overdue_count),
         days_overdue=days,
         incomplete=incomplete,
-        excluded=excluded_by_currency(currency, due, factors),
+        excluded=excluded,
     )
 
 
@@ -157,19 +194,125 @@ def _write_snapshots(connection: Connection, model: MrrModel, month: date) -> No
         keys = frame.account[counted] * len(codes) + code_index
         unique_keys, inverse = np.unique(keys, return_inverse=True)
         sums = np.bincount(inverse, weights=frame.plan_mrr[counted])
-        names = [str(code) for code in codes]
-        rows = [
-            (key // len(codes), names[key % len(codes)], round(value))
-            for key, value in zip(unique_keys.tolist(), sums.tolist(), strict=True)
-        ]
-    write_changes(
+        names = np.array([str(code) for code in codes], dtype=object)
+        rows = list(
+            zip(
+                (unique_keys // len(codes)).tolist(),
+                names[unique_keys % len(codes)].tolist(),
+                np.rint(sums).astype(np.int64).tolist(),
+                strict=True,
+            )
+        )
+    snapshots = _table(MrrSnapshot)
+    fresh = temp_table(
         connection,
-        _table(MrrSnapshot),
-        ("account_id", "currency", "mrr_minor"),
-        rows,
-        scope=MrrSnapshot.month == month,
-        constants={"month": month},
+        "_bb_snapshot_new",
+        [
+            Column("account_id", Integer, primary_key=True),
+            Column("currency", String(3), primary_key=True),
+            Column("mrr_minor", BigInteger),
+        ],
     )
+    try:
+        insert_rows(connection, fresh, ("account_id", "currency", "mrr_minor"), rows)
+        s, t = snapshots.c, fresh.c
+        same_key = and_(s.account_id == t.account_id, s.currency == t.currency)
+        connection.execute(
+            delete(snapshots).where(
+                s.month == month,
+                ~exists().where(same_key, s.mrr_minor == t.mrr_minor),
+            )
+        )
+        connection.execute(
+            insert(snapshots).from_select(
+                ["account_id", "month", "currency", "mrr_minor"],
+                select(t.account_id, literal(month, s.month.type), t.currency, t.mrr_minor).where(
+                    ~exists().where(s.month == month, same_key)
+                ),
+            )
+        )
+    finally:
+        drop_temp(connection, fresh)
+
+
+#: The account_health columns a score history row repeats.
+_SCORE_COLUMNS = ("score", "band", "overdue_points", "amount_due_points", "state_points",
+                  "trend_points")  # fmt: skip
+
+
+def _write_health(
+    connection: Connection, columns: dict[str, list[Any]], today: date, now: datetime
+) -> int:
+    """Makes ``account_health`` hold ``columns`` and records today's changed scores.
+
+    The new rows go to a temporary table and are compared with the stored ones in SQL,
+    so nothing is read back: only accounts whose values changed are rewritten (their
+    ``computed_at`` is when they last changed), and today's ``health_scores`` row is
+    written for each account whose score or a component changed. Returns how many.
+    """
+    health = _table(AccountHealth)
+    names = list(columns)
+    fresh = temp_table(
+        connection,
+        "_bb_health_new",
+        [Column(name, health.c[name].type, primary_key=name == "account_id") for name in names],
+    )
+    changed_scores = temp_table(connection, "_bb_score_changed", [Column("account_id", Integer)])
+    changed_rows = temp_table(connection, "_bb_health_changed", [Column("account_id", Integer)])
+    try:
+        insert_rows(connection, fresh, names, list(zip(*columns.values(), strict=True)))
+        h, t = health.c, fresh.c
+        joined = fresh.outerjoin(health, h.account_id == t.account_id)
+
+        def differs(compared: Sequence[str]) -> Any:
+            return or_(h.account_id.is_(None), *(h[n].is_distinct_from(t[n]) for n in compared))
+
+        for target, compared in (
+            (changed_scores, _SCORE_COLUMNS),
+            (changed_rows, [name for name in names if name != "account_id"]),
+        ):
+            connection.execute(
+                insert(target).from_select(
+                    ["account_id"],
+                    select(t.account_id).select_from(joined).where(differs(compared)),
+                )
+            )
+        scores = _table(HealthScore)
+        connection.execute(
+            delete(scores).where(
+                scores.c.day == today,
+                scores.c.account_id.in_(select(changed_scores.c.account_id)),
+            )
+        )
+        connection.execute(
+            insert(scores).from_select(
+                ["account_id", *_SCORE_COLUMNS, "day"],
+                select(
+                    t.account_id, *(t[n] for n in _SCORE_COLUMNS), literal(today, scores.c.day.type)
+                ).join(changed_scores, changed_scores.c.account_id == t.account_id),
+            )
+        )
+        connection.execute(
+            delete(health).where(
+                or_(
+                    h.account_id.in_(select(changed_rows.c.account_id)),
+                    ~exists().where(t.account_id == h.account_id),
+                )
+            )
+        )
+        connection.execute(
+            insert(health).from_select(
+                [*names, "computed_at"],
+                select(*(t[n] for n in names), literal(now, h.computed_at.type)).join(
+                    changed_rows, changed_rows.c.account_id == t.account_id
+                ),
+            )
+        )
+        count = connection.execute(select(func.count()).select_from(changed_scores)).scalar()
+        return int(count or 0)
+    finally:
+        for table in (fresh, changed_scores, changed_rows):
+            drop_temp(connection, table)
 
 
 def _table(model: type[Base]) -> Table:
@@ -266,32 +409,7 @@ def recompute_health(
             "days_overdue": invoices.days_overdue[ids].tolist(),
             "state": states[ids].tolist(),
         }
-        health_rows = list(zip(*health_columns.values(), strict=True))
-        _changed, before = write_changes(
-            connection,
-            _table(AccountHealth),
-            list(health_columns),
-            health_rows,
-            constants={"computed_at": now},
-        )
-        scored = {row[:_SCORE_WIDTH] for row in health_rows}
-        changed_scores = sorted({row[0] for row in scored - {r[:_SCORE_WIDTH] for r in before}})
-        score_table = _table(HealthScore)
-        for start in range(0, len(changed_scores), 500):
-            connection.execute(
-                delete(HealthScore).where(
-                    HealthScore.day == today,
-                    HealthScore.account_id.in_(changed_scores[start : start + 500]),
-                )
-            )
-        wanted = set(changed_scores)
-        day = bind_value(connection, score_table, "day", today)
-        insert_rows(
-            connection,
-            score_table,
-            [*list(health_columns)[:_SCORE_WIDTH], "day"],
-            [(*row[:_SCORE_WIDTH], day) for row in health_rows if row[0] in wanted],
-        )
+        changed_scores = _write_health(connection, health_columns, today, now)
         job.cancel.raise_if_cancelled()
 
         job.progress(4, _STEPS, "Recording MRR")
@@ -312,7 +430,7 @@ def recompute_health(
         accounts=int(ids.size),
         currency=target,
         bands=bands,
-        changed_scores=len(changed_scores),
+        changed_scores=changed_scores,
         metrics=metrics,
         excluded_due=tuple(invoices.excluded),
         notes=tuple(notes),
