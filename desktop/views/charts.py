@@ -122,7 +122,7 @@ class Chart(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             parent=parent,
             axisItems={"bottom": bottom, "left": ValueAxis("left", value_format)},
         )
-        self.setMinimumHeight(150)
+        self.setMinimumHeight(130)
         self.setMenuEnabled(False)
         self.plotItem.hideButtons()
         self.plotItem.showGrid(x=False, y=True, alpha=0.18)

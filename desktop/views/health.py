@@ -9,6 +9,7 @@ may have changed data (a sync recomputes health and evaluates the alert rules fi
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -37,10 +38,26 @@ from desktop.views.widgets.common import Banner
 LOAD_KEY = "health:overview"
 
 
+class _FitArea(QScrollArea):
+    """Fits its widget to the visible area, scrolling only below the widget's minimum."""
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        widget = self.widget()
+        if widget is None:
+            return
+        least = widget.minimumSizeHint().expandedTo(widget.minimumSize())
+        size = self.viewport().size()
+        widget.resize(max(size.width(), least.width()), max(size.height(), least.height()))
+
+
 def _scrolling(widget: QWidget) -> QScrollArea:
     """``widget`` in a frameless scroll area, so a small window can still show it."""
-    area = QScrollArea()
-    area.setWidgetResizable(True)
+    area = _FitArea()
+    area.setWidgetResizable(False)
     area.setFrameShape(QFrame.Shape.NoFrame)
     area.setWidget(widget)
     return area

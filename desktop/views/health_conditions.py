@@ -193,13 +193,13 @@ class _MoneyValue(ValueEditor):
         self.currency.addItem("reporting currency", "")
         for code in currencies:
             self.currency.addItem(code, code)
-        self.currency.setMinimumContentsLength(15)
+        self.currency.setMinimumContentsLength(9)
         self.currency.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.amount.textChanged.connect(self.changed)
         self.currency.currentTextChanged.connect(lambda _t: self.changed.emit())
-        self._layout.addWidget(self.amount, 2)
+        self._layout.addWidget(self.amount, 3)
         self._layout.addWidget(self.currency, 1)
 
     def value(self) -> Any:

@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.money import format_money
 from desktop.views.charts import (
@@ -73,6 +81,8 @@ class FigureTile(QFrame):
         self.detail.setObjectName("pageSubtitle")
         for label in (self.caption, self.value, self.detail):
             layout.addWidget(label)
+        # a narrow window clips a tile's small line rather than the page growing sideways
+        self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
     def set(self, value: str, detail: str = "", tooltip: str = "") -> None:
         """Shows a value with its small line and tooltip."""
@@ -155,8 +165,8 @@ class HealthOverviewView(QWidget):
         grid.addWidget(self.cards["ageing"], 1, 4, 1, 2)
         for column in range(6):
             grid.setColumnStretch(column, 1)
-        grid.setRowStretch(0, 5)
-        grid.setRowStretch(1, 4)
+        grid.setRowStretch(0, 3)
+        grid.setRowStretch(1, 2)
         layout.addLayout(grid, 1)
         layout.addWidget(self.notes)
         for card in self.cards.values():
