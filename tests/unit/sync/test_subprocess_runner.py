@@ -92,10 +92,11 @@ def test_sync_reports_progress_and_returns_the_summary(
     # through its command line or environment; nor did the database URL.
     assert exposed, "the child was not seen while running"
     assert "desktop.sync.subprocess_runner" in exposed[0]
+    url = database.url.render_as_string(hide_password=False)
     for text in exposed:
         assert KEY not in text
-        assert "workspace.sqlite3" not in text
-        assert "postgresql" not in text
+        assert url not in text
+        assert str(database.url.database) not in text
 
 
 def test_cancel_stops_between_pages_and_the_next_run_completes(
