@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from desktop.errors import NotFoundError
+from desktop.health.settings import (
+    CurrencySettings,
+    load_currency_settings,
+    save_currency_settings,
+)
 from desktop.sandbox import Sandbox
 from desktop.sandbox import credentials as demo_keys
 from desktop.secrets import SecretStore
@@ -24,6 +30,13 @@ from desktop.sync.connections import ConnectionService
 #: How many billing customers the demo sandbox generates (spread over the three systems).
 DEMO_SIZE = 1_500
 DEMO_SEED = 7
+#: Illustrative exchange rates for the demo's reporting currency (USD), so that the
+#: Health page can total every currency the sandbox bills in. A real workspace sets its own.
+DEMO_RATES: dict[str, Decimal] = {
+    "EUR": Decimal("1.08"),
+    "GBP": Decimal("1.27"),
+    "JPY": Decimal("0.0067"),
+}
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,9 @@ def start_demo(
                     connection.name, settings=connection.settings, secret=connection.secret
                 )
             demo.connections.append(connection.name)
+        with database.transaction() as session:
+            if load_currency_settings(session).reporting is None:
+                save_currency_settings(session, CurrencySettings("USD", DEMO_RATES))
     except BaseException:
         demo.stop()
         raise

@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from desktop.demo import start_demo
+from desktop.health.settings import load_currency_settings
 from desktop.jobs import JobContext
 from desktop.secrets import MemorySecretStore
 from desktop.storage.database import open_database
@@ -47,6 +48,9 @@ def test_demo_connections_sync_and_merge_accounts(tmp_path: Path) -> None:
             assert all(row.secret_hint for row in session.scalars(select(Connection)).all()), (
                 "every demo connection has its in-memory key"
             )
+            currency = load_currency_settings(session)
+            assert currency.reporting == "USD"
+            assert currency.rate("EUR") is not None
     finally:
         demo.stop()
         database.close()
