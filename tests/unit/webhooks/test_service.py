@@ -233,7 +233,12 @@ def test_app_and_serve_on_one_database_apply_each_event_once(
         if app.is_alive():
             app.join(30)
         process.send_signal(signal.SIGTERM)
-        _stdout, stderr = process.communicate(timeout=60)
+        try:
+            _stdout, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:  # never leave a server behind
+                process.kill()
+                process.wait(10)
     assert process.returncode == 0, stderr
     assert "Stopped." in out.read_text()
     with seeded.database.session() as session:
