@@ -103,7 +103,7 @@ def test_cancel_stops_between_pages_and_the_next_run_completes(
     workspace: Database, sandbox: Sandbox
 ) -> None:
     add_chargebee(workspace, sandbox, rate_limit="none")
-    sandbox.set_faults("chargebee:latency=60ms@always")
+    sandbox.set_faults("chargebee:latency=400ms@always")  # slow pages: cancel lands mid-run
     token = CancelToken()
 
     def progress(report: Progress) -> None:
