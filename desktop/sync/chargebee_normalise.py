@@ -34,6 +34,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Final
 
+from desktop.sync.payload import stamp as stamp
+from desktop.sync.payload import text as text
 from desktop.sync.records import (
     AccountRecord,
     InvoiceRecord,
@@ -76,20 +78,6 @@ class Unnormalisable(ValueError):
 # --------------------------------------------------------------------- small readers
 
 
-def text(payload: dict[str, Any], *keys: str) -> str | None:
-    """The first non-empty scalar among ``keys``, as stripped text."""
-    for key in keys:
-        value = payload.get(key)
-        if value is None or isinstance(value, dict | list):
-            continue
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        result = str(value).strip()
-        if result:
-            return result
-    return None
-
-
 def integer(value: object) -> int | None:
     """An integer from an int, an integral float or digit text; ``None`` otherwise."""
     if value is None or isinstance(value, bool):
@@ -109,15 +97,6 @@ def epoch(value: object) -> int | None:
     """Epoch seconds from a Chargebee timestamp (int seconds, or any parseable form)."""
     stamp = parse_timestamp(value)
     return int(stamp.timestamp()) if stamp is not None else None
-
-
-def stamp(payload: dict[str, Any], *keys: str) -> datetime | None:
-    """The first parseable timestamp among ``keys``, as aware UTC."""
-    for key in keys:
-        value = parse_timestamp(payload.get(key))
-        if value is not None:
-            return value
-    return None
 
 
 def day(payload: dict[str, Any], key: str) -> date | None:

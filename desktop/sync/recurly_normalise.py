@@ -39,6 +39,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from desktop.money import to_minor
+from desktop.sync.payload import stamp as stamp
+from desktop.sync.payload import sub_object as sub_object
+from desktop.sync.payload import text as text
 from desktop.sync.records import (
     AccountRecord,
     InvoiceRecord,
@@ -86,26 +89,6 @@ class Unnormalisable(ValueError):
 # --------------------------------------------------------------------- small readers
 
 
-def text(payload: dict[str, Any], *keys: str) -> str | None:
-    """The first non-empty scalar among ``keys``, as stripped text."""
-    for key in keys:
-        value = payload.get(key)
-        if value is None or isinstance(value, dict | list):
-            continue
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        result = str(value).strip()
-        if result:
-            return result
-    return None
-
-
-def sub_object(payload: dict[str, Any], key: str) -> dict[str, Any]:
-    """A nested object, or ``{}`` when absent or not an object."""
-    value = payload.get(key)
-    return value if isinstance(value, dict) else {}
-
-
 def integer(value: object) -> int | None:
     """An integer from an int, an integral float or numeric text; ``None`` otherwise."""
     if value is None or isinstance(value, bool):
@@ -119,15 +102,6 @@ def integer(value: object) -> int | None:
     if not number.is_finite():
         return None
     return int(number.to_integral_value())
-
-
-def stamp(payload: dict[str, Any], *keys: str) -> datetime | None:
-    """The first parseable timestamp among ``keys``, as aware UTC."""
-    for key in keys:
-        value = parse_timestamp(payload.get(key))
-        if value is not None:
-            return value
-    return None
 
 
 def epoch(value: object) -> int | None:

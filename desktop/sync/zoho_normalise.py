@@ -37,6 +37,9 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from desktop.money import to_minor
+from desktop.sync.payload import stamp as stamp
+from desktop.sync.payload import sub_object as sub_object
+from desktop.sync.payload import text as text
 from desktop.sync.records import (
     AccountRecord,
     InvoiceRecord,
@@ -45,7 +48,7 @@ from desktop.sync.records import (
     UserRecord,
     monthly_amount,
 )
-from desktop.timeutil import parse_date, parse_timestamp
+from desktop.timeutil import parse_date
 
 
 class Unnormalisable(ValueError):
@@ -100,26 +103,6 @@ INTERVAL_UNIT: Final[dict[str, str]] = {
 # --------------------------------------------------------------------- small readers
 
 
-def text(payload: dict[str, Any], *keys: str) -> str | None:
-    """The first non-empty value among ``keys``, as stripped text."""
-    for key in keys:
-        value = payload.get(key)
-        if value is None or isinstance(value, dict | list):
-            continue
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        result = str(value).strip()
-        if result:
-            return result
-    return None
-
-
-def sub_object(payload: dict[str, Any], key: str) -> dict[str, Any]:
-    """A nested object, or ``{}`` when absent or not an object."""
-    value = payload.get(key)
-    return value if isinstance(value, dict) else {}
-
-
 def integer(value: object) -> int | None:
     """An integer from a number or numeric text; ``None`` otherwise."""
     if value is None or isinstance(value, bool):
@@ -136,15 +119,6 @@ def boolean(value: object) -> bool | None:
         return value
     if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
         return value.strip().lower() == "true"
-    return None
-
-
-def stamp(payload: dict[str, Any], *keys: str) -> datetime | None:
-    """The first parseable timestamp (or date) among ``keys``, as aware UTC."""
-    for key in keys:
-        value = parse_timestamp(payload.get(key))
-        if value is not None:
-            return value
     return None
 
 
