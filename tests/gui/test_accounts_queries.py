@@ -7,7 +7,7 @@ from sqlalchemy import update
 
 from desktop.errors import ConfigurationError
 from desktop.storage.database import Database
-from desktop.storage.models import Account, Connection, Subscription
+from desktop.storage.models import Account, Connection, Plan, Subscription
 from desktop.storage.repositories import accounts as repo
 from desktop.storage.repositories.account_detail import load_account, save_edits, save_edits_in
 from desktop.storage.repositories.accounts import AccountFilter, AccountSort
@@ -147,3 +147,45 @@ def test_account_360_lists_what_hangs_off_the_account(database: Database) -> Non
     assert rich.invoices
     assert rich.sources[0].connection_name == "Acme Chargebee"
     assert all(i.amount_due_minor + i.amount_paid_minor == i.total_minor for i in rich.invoices)
+
+
+def test_plans_show_the_plan_name_when_the_subscription_has_only_a_code(
+    database: Database,
+) -> None:
+    # Chargebee subscriptions carry the plan's code (item price id); its name is on the Plan.
+    seeded = seed(database, 2, runs=0)
+    first, second = seeded.account_ids
+    connection = seeded.connection_ids[0]
+    with database.transaction() as session:
+        session.execute(update(Subscription).values(status="cancelled"))
+        session.add(
+            Plan(connection_id=connection, source_id="zeta-USD", code="zeta-USD", name="Zeta")
+        )
+        for account_id, source_id, code, name in (
+            (first, "sub_code_only", "zeta-USD", None),
+            (second, "sub_unknown_code", "alpha-USD", None),
+            (second, "sub_named", "zeta-USD", "Own name"),
+        ):
+            session.add(
+                Subscription(
+                    connection_id=connection,
+                    source_id=source_id,
+                    account_id=account_id,
+                    status="active",
+                    plan_code=code,
+                    plan_name=name,
+                    mrr_minor=100,
+                    currency="USD",
+                    amount_minor=100,
+                )
+            )
+    rows = {row.id: row for row in _all_rows(database)}
+    assert rows[first].plans == ("Zeta",)
+    # the subscription's own name wins; a code with no synced plan shows as the code
+    assert rows[second].plans == ("Own name", "alpha-USD")
+    assert rows[first].mrr_minor == 100  # the plan lookup does not repeat subscriptions
+    ordered = [row.id for row in _all_rows(database, sort=AccountSort.PLANS)]
+    assert ordered == [second, first]  # "Own name"/"alpha-USD" sorts before "Zeta"
+    with database.session() as session:
+        detail = load_account(session, first)
+    assert [sub.plan for sub in detail.subscriptions if sub.status == "active"] == ["Zeta"]

@@ -25,7 +25,7 @@ from desktop.storage.models import (
     SyncMode,
     User,
 )
-from desktop.storage.repositories.accounts import EDITABLE_FIELDS
+from desktop.storage.repositories.accounts import EDITABLE_FIELDS, plan_join, plan_label
 from desktop.timeutil import utc_now
 
 #: The newest invoices shown per account (older ones stay in storage).
@@ -200,10 +200,11 @@ def load_account(session: Session, account_id: int) -> AccountDetail:
             .order_by(User.is_primary.desc(), User.last_name, User.first_name)
         )
     ]
+    plans, label = plan_label()
     subscriptions = [
         SubscriptionItem(
             number=sub.number or sub.source_id,
-            plan=sub.plan_name or sub.plan_code or "",
+            plan=plan or "",
             status=sub.status,
             quantity=sub.quantity,
             amount_minor=sub.amount_minor,
@@ -215,8 +216,9 @@ def load_account(session: Session, account_id: int) -> AccountDetail:
             cancelled_at=sub.cancelled_at,
             connection_name=conn(sub.connection_id),
         )
-        for sub in session.scalars(
-            select(Subscription)
+        for sub, plan in session.execute(
+            select(Subscription, label)
+            .outerjoin(plans, plan_join(plans))
             .where(Subscription.account_id == account_id, Subscription.deleted_at.is_(None))
             .order_by(Subscription.started_at.desc(), Subscription.id)
         )

@@ -36,6 +36,7 @@ from desktop.storage.models import (
     AccountSource,
     Connection,
     Invoice,
+    Plan,
     Subscription,
 )
 
@@ -118,7 +119,8 @@ class AccountRow:
         mrr_minor: monthly recurring revenue in minor units.
         mrr_currency: its currency, or ``None`` when there is none or several.
         mixed_currencies: whether the account's live subscriptions use several currencies.
-        plans: the plan names of its live (not cancelled or expired) subscriptions.
+        plans: the plan names of its live (not cancelled or expired) subscriptions (see
+            :func:`plan_label`).
         subscription_status: the headline subscription status, or ``None``.
         subscription_count: how many (not deleted) subscriptions it has.
         invoice_status: the headline invoice status, or ``None``.
@@ -201,6 +203,32 @@ def _filtered(statement: Select[Any], flt: AccountFilter) -> Select[Any]:
     return statement
 
 
+def plan_label() -> tuple[Any, ColumnElement[Any]]:
+    """A subscription's plan as people know it, and the plans it is looked up in.
+
+    Returns ``(plans, label)``: outer-join ``plans`` on :func:`plan_join` and select
+    ``label``. Zoho Billing and Recurly give the plan's name on the subscription;
+    Chargebee gives only the plan's code (its item price id), whose name is on the synced
+    Plan. So: the subscription's own plan name, else the name of the connection's plan
+    with that code, else the code itself.
+    """
+    plans = (
+        select(Plan.connection_id, Plan.code, func.min(Plan.name).label("name"))
+        .where(Plan.deleted_at.is_(None), Plan.code.is_not(None), Plan.name.is_not(None))
+        .group_by(Plan.connection_id, Plan.code)
+        .subquery("plan_names")
+    )
+    return plans, func.coalesce(Subscription.plan_name, plans.c.name, Subscription.plan_code)
+
+
+def plan_join(plans: Any) -> ColumnElement[bool]:
+    """The outer-join condition between subscriptions and :func:`plan_label`'s plans."""
+    return and_(
+        plans.c.connection_id == Subscription.connection_id,
+        plans.c.code == Subscription.plan_code,
+    )
+
+
 def count_accounts(session: Session, flt: AccountFilter | None = None) -> int:
     """How many accounts match the filter."""
     statement = _filtered(select(func.count(Account.id)), flt or AccountFilter())
@@ -266,12 +294,14 @@ def _sort_key(statement: Select[Any], sort: AccountSort) -> tuple[Select[Any], C
         statement = statement.outerjoin(agg, agg.c.account_id == Account.id)
         return statement, agg.c.v
     if sort is AccountSort.PLANS:
+        plans, label = plan_label()
         agg = (
-            select(Subscription.account_id, func.min(Subscription.plan_name).label("v"))
+            select(Subscription.account_id, func.min(label).label("v"))
+            .outerjoin(plans, plan_join(plans))
             .where(
                 live_subs,
                 Subscription.status.not_in(("cancelled", "expired")),
-                Subscription.plan_name.is_not(None),
+                label.is_not(None),
             )
             .group_by(Subscription.account_id)
             .subquery()
@@ -351,15 +381,18 @@ def rows_for(session: Session, ids: Sequence[int]) -> list[AccountRow]:
         edits[account_id][name] = value
     summary: dict[int, _Summary] = defaultdict(_Summary)
     sub_ranks = {status: index for index, status in enumerate(SUBSCRIPTION_STATUS_ORDER)}
+    plans, label = plan_label()
     for sub_owner, status, plan, mrr, currency, next_billing in session.execute(
         select(
             Subscription.account_id,
             Subscription.status,
-            Subscription.plan_name,
+            label,
             Subscription.mrr_minor,
             Subscription.currency,
             Subscription.next_billing_at,
-        ).where(Subscription.account_id.in_(wanted), Subscription.deleted_at.is_(None))
+        )
+        .outerjoin(plans, plan_join(plans))
+        .where(Subscription.account_id.in_(wanted), Subscription.deleted_at.is_(None))
     ):
         item = summary[sub_owner or 0]
         item.count += 1
