@@ -35,6 +35,7 @@ from desktop.timeutil import Clock, utc_now
 from desktop.views.jobs import JobHandle, JobRunner
 from desktop.views.models.formatting import (
     duration_text,
+    key_text,
     status_text,
     time_text,
 )
@@ -160,6 +161,17 @@ class ConnectionCard(QFrame):
         layout.addLayout(buttons)
         self.update_from(overview, None)
 
+    def focus_chain(self) -> list[QWidget]:
+        """The card's keyboard stops, top to bottom (hidden or disabled ones are skipped)."""
+        return [
+            self.cancel_button,
+            self.sync_button,
+            self.pause_button,
+            self.disable_button,
+            self.credentials_button,
+            self.remove_button,
+        ]
+
     # ------------------------------------------------------------------ state
 
     def update_from(self, overview: ConnectionOverview, holder: LockHolder | None) -> None:
@@ -192,7 +204,7 @@ class ConnectionCard(QFrame):
             following = f"Next scheduled run: {time_text(o.next_run)}."
         else:
             following = "Import only: no scheduled run; Sync Now imports new records."
-        key = f"Key {o.secret_hint}" if o.secret_hint else "No key stored"
+        key = key_text(o.secret_hint)
         self.facts.setText(
             f"{last}\n{following}\n{o.accounts:,} accounts · {o.open_errors:,} open sync errors "
             f"· {key}"
@@ -424,6 +436,15 @@ class ConnectionsPage(Page):
             if connection_id not in seen:
                 self.cards.pop(connection_id).deleteLater()
         self.empty.setVisible(not overviews)
+        self._chain_tab_order([self.cards[o.id] for o in overviews])
+
+    def _chain_tab_order(self, cards: list[ConnectionCard]) -> None:
+        """Tab goes through the cards in the order they are shown, not created."""
+        chain: list[QWidget] = [self.add_button, self.add_crm_button]
+        for card in cards:
+            chain += card.focus_chain()
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
 
     def _job_started(self, handle: JobHandle) -> None:
         key = handle.key or ""

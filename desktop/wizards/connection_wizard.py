@@ -41,10 +41,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.errors import BillbridgeError, ConfigurationError
-from desktop.secrets import secret_hint
 from desktop.sync.base import AuthorisationError, FieldInfo
+from desktop.sync.connections import connection_secret_hint
 from desktop.sync.recurly import parse_recurly_secret
 from desktop.sync.zoho_oauth import DATA_CENTRES
+from desktop.views.models.formatting import key_text
 from desktop.wizards.probe import DEFAULT_DEADLINE, ProbeResult, ZohoGrant, probe
 
 SYSTEMS: tuple[tuple[str, str, str], ...] = (
@@ -121,6 +122,26 @@ def _line_of(text: str, needle: str) -> int | None:
     return None
 
 
+def tab_to_checked(*buttons: QRadioButton) -> None:
+    """Tab stops only at the checked button of a radio group; the arrow keys move within it.
+
+    Qt lets Tab land on a group's first button whether or not it is checked (then a Space
+    changes the choice by accident); this keeps the Tab stop on the chosen one, or on the
+    first one while none is chosen.
+    """
+
+    def update(*_args: object) -> None:
+        chosen = next((b for b in buttons if b.isChecked()), buttons[0])
+        for button in buttons:
+            button.setFocusPolicy(
+                Qt.FocusPolicy.StrongFocus if button is chosen else Qt.FocusPolicy.ClickFocus
+            )
+
+    for button in buttons:
+        button.toggled.connect(update)
+    update()
+
+
 class SystemPage(QWizardPage):
     """Step 1: which billing system, and the connection's name."""
 
@@ -143,6 +164,7 @@ class SystemPage(QWizardPage):
             hint.setObjectName("pageSubtitle")
             layout.addWidget(hint)
         self.group.buttonToggled.connect(lambda *_a: self.completeChanged.emit())
+        tab_to_checked(*self.buttons.values())
         form = QFormLayout()
         self.name = QLineEdit()
         self.name.setPlaceholderText("for example Acme Chargebee")
@@ -188,6 +210,7 @@ class CredentialsPage(QWizardPage):
         self.auth_url.setPlaceholderText("optional: Zoho accounts server override")
         advanced.addRow("API base URL:", self.base_url)
         advanced.addRow("Accounts server URL:", self.auth_url)
+        self.advanced = advanced
         layout.addLayout(advanced)
         self.problem = QLabel()
         self.problem.setWordWrap(True)
@@ -233,6 +256,7 @@ class CredentialsPage(QWizardPage):
         self.cb_test = QRadioButton("Test site")
         self.cb_live = QRadioButton("Live site")
         self.cb_live.setChecked(True)
+        tab_to_checked(self.cb_test, self.cb_live)
         env = QHBoxLayout()
         env.addWidget(self.cb_test)
         env.addWidget(self.cb_live)
@@ -249,6 +273,7 @@ class CredentialsPage(QWizardPage):
         self.rc_one = QRadioButton("One site")
         self.rc_many = QRadioButton("Several sites")
         self.rc_one.setChecked(True)
+        tab_to_checked(self.rc_one, self.rc_many)
         choice = QHBoxLayout()
         choice.addWidget(self.rc_one)
         choice.addWidget(self.rc_many)
@@ -285,6 +310,7 @@ class CredentialsPage(QWizardPage):
         self.zo_grant = QRadioButton("Grant code")
         self.zo_refresh = QRadioButton("Refresh token")
         self.zo_grant.setChecked(True)
+        tab_to_checked(self.zo_grant, self.zo_refresh)
         choice = QHBoxLayout()
         choice.addWidget(self.zo_grant)
         choice.addWidget(self.zo_refresh)
@@ -303,7 +329,8 @@ class CredentialsPage(QWizardPage):
     def initializePage(self) -> None:
         kind = self.wizard_.kind()
         self.stack.setCurrentIndex({"chargebee": 0, "recurly": 1, "zoho-billing": 2}[kind])
-        self.auth_url.setEnabled(kind == "zoho-billing")
+        # Only Zoho signs in through a separate accounts server.
+        self.advanced.setRowVisible(self.auth_url, kind == "zoho-billing")
         existing = self.wizard_.existing_settings
         if existing:
             self._load(kind, existing)
@@ -515,6 +542,7 @@ class IdentifierPage(QWizardPage):
         self.native = QRadioButton("The billing system's own customer id")
         self.custom = QRadioButton("A custom field:")
         self.native.setChecked(True)
+        tab_to_checked(self.native, self.custom)
         self.fields = QComboBox()
         self.samples = QLabel()
         self.samples.setWordWrap(True)
@@ -591,6 +619,7 @@ class SyncModePage(QWizardPage):
             hint.setIndent(24)
             hint.setObjectName("pageSubtitle")
         self.daily.setChecked(True)
+        tab_to_checked(self.daily, self.import_only)
         for widget in (self.daily, daily_hint, self.import_only, import_hint):
             layout.addWidget(widget)
         layout.addStretch(1)
@@ -624,6 +653,8 @@ class SummaryPage(QWizardPage):
         check = self.wizard_.credentials.result
         system = dict((k, label) for k, label, _line in SYSTEMS)[result.kind]
         ident = self.wizard_.identifier.chosen()
+        site = result.settings.get("site")
+        key = key_text(connection_secret_hint(result.kind, result.secret, site if site else None))
         rows = [
             ("Name", result.name),
             ("System", system),
@@ -640,7 +671,7 @@ class SummaryPage(QWizardPage):
                 if result.mode == "daily"
                 else "Import only (manual edits kept)",
             ),
-            ("Key", f"ending {secret_hint(result.secret)} — kept in the system keychain"),
+            ("Key", f"{key} — kept in the system keychain"),
         ]
         self.text.setText(
             "<table cellpadding='4'>"

@@ -91,7 +91,7 @@ def test_card_shows_state_last_and_next_run(env: Env) -> None:
     assert "Last run: never." in facts
     assert "Next scheduled run:" in facts
     assert "00:00 UTC" in facts
-    assert "Key …" in facts  # only the last four characters
+    assert "Key ending …" in facts  # only the last four characters
     assert CHARGEBEE_KEYS["acme"] not in facts
 
 

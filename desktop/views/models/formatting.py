@@ -81,3 +81,16 @@ def span_seconds(start: datetime | None, end: datetime | None) -> float | None:
 def count_text(value: int) -> str:
     """A count with thousands separators."""
     return f"{value:,}"
+
+
+def key_text(hint: str | None) -> str:
+    """What a list says of a stored key, from its hint (see ``connection_secret_hint``).
+
+    ``…7f3a`` → ``Key ending …7f3a``; a Recurly site map's ``2 keys`` → ``2 keys, one per
+    site``; nothing → ``No key stored``.
+    """
+    if not hint:
+        return "No key stored"
+    if hint.startswith("…"):
+        return f"Key ending {hint}"
+    return f"{hint}, one per site"

@@ -1,0 +1,200 @@
+"""Keyboard navigation: Tab order in the connection wizard and on the Connections page.
+
+Each test really presses Tab (the window is active on the offscreen platform too) and
+records where the focus goes, so a field that Tab skips or visits out of order fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QWidget
+from pytestqt.qtbot import QtBot
+
+from desktop.sandbox.credentials import CHARGEBEE_KEYS
+from desktop.secrets import MemorySecretStore
+from desktop.storage.database import Database, open_database
+from desktop.sync.connections import ConnectionService
+from desktop.views.connections import ConnectionsBackend, ConnectionsPage
+from desktop.views.jobs import JobRunner
+from desktop.views.models.formatting import key_text
+from desktop.views.models.loader import ImmediateLoader
+from desktop.wizards.connection_wizard import ConnectionWizard
+
+
+def _tab_walk(qtbot: QtBot, start: QWidget, stops: int) -> list[QWidget]:
+    """Focuses ``start`` and presses Tab ``stops - 1`` times; where the focus went."""
+    start.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is start, timeout=2000)
+    seen = [start]
+    for _ in range(stops - 1):
+        current = QApplication.focusWidget()
+        assert current is not None
+        QTest.keyClick(current, Qt.Key.Key_Tab)
+        focused = QApplication.focusWidget()
+        assert focused is not None
+        seen.append(focused)
+    return seen
+
+
+def _wizard_at_credentials(qtbot: QtBot, kind: str) -> ConnectionWizard:
+    wizard = ConnectionWizard(lambda _result: None)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.activateWindow()
+    qtbot.waitActive(wizard)
+    wizard.system.buttons[kind].setChecked(True)
+    wizard.system.name.setText("Keyboard")
+    wizard.next()
+    return wizard
+
+
+def test_system_page_tabs_from_the_chosen_system_to_the_name_then_next(qtbot: QtBot) -> None:
+    wizard = ConnectionWizard(lambda _result: None)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.activateWindow()
+    qtbot.waitActive(wizard)
+    page = wizard.system
+    page.buttons["recurly"].setChecked(True)
+    page.name.setText("Recurly")
+    walk = _tab_walk(qtbot, page.buttons["recurly"], 3)
+    assert walk[1] is page.name
+    assert walk[2] is wizard.button(wizard.WizardButton.NextButton)
+
+
+def test_chargebee_credentials_tab_order_skips_the_zoho_only_field(qtbot: QtBot) -> None:
+    wizard = _wizard_at_credentials(qtbot, "chargebee")
+    page = wizard.credentials
+    assert page.auth_url.isHidden()
+    assert page.advanced.labelForField(page.auth_url).isHidden()
+    page.cb_site.setText("acme")
+    page.cb_key.setText("live_key_1234")
+    walk = _tab_walk(qtbot, page.cb_site, 5)
+    assert walk == [page.cb_site, page.cb_live, page.cb_key, page.base_url, page.test_button]
+
+
+def test_recurly_credentials_tab_order_in_both_site_modes(qtbot: QtBot) -> None:
+    wizard = _wizard_at_credentials(qtbot, "recurly")
+    page = wizard.credentials
+    assert page.auth_url.isHidden()
+    page.rc_site.setText("acme")
+    page.rc_key.setText("key")
+    walk = _tab_walk(qtbot, page.rc_one, 6)
+    assert walk == [
+        page.rc_one,
+        page.rc_site,
+        page.rc_key,
+        page.rc_region,
+        page.base_url,
+        page.test_button,
+    ]
+    page.rc_many.setChecked(True)
+    page.recurly_map.setPlainText('{"acme": "k1", "acme-eu": "k2"}')
+    walk = _tab_walk(qtbot, page.rc_many, 5)
+    assert walk == [page.rc_many, page.recurly_map, page.rc_region, page.base_url, page.test_button]
+
+
+def test_zoho_credentials_show_the_accounts_server_field_in_tab_order(qtbot: QtBot) -> None:
+    wizard = _wizard_at_credentials(qtbot, "zoho-billing")
+    page = wizard.credentials
+    assert page.auth_url.isVisible()
+    walk = _tab_walk(qtbot, page.zo_dc, 8)
+    assert walk == [
+        page.zo_dc,
+        page.zo_org,
+        page.zo_client_id,
+        page.zo_client_secret,
+        page.zo_grant,
+        page.zo_token,
+        page.base_url,
+        page.auth_url,
+    ]
+
+
+def test_going_back_from_zoho_to_chargebee_hides_the_accounts_server_again(qtbot: QtBot) -> None:
+    wizard = _wizard_at_credentials(qtbot, "zoho-billing")
+    assert wizard.credentials.auth_url.isVisible()
+    wizard.back()
+    wizard.system.buttons["chargebee"].setChecked(True)
+    wizard.next()
+    assert wizard.credentials.auth_url.isHidden()
+
+
+@pytest.mark.parametrize(
+    ("hint", "sentence"),
+    [
+        ("…7f3a", "Key ending …7f3a"),
+        ("2 keys", "2 keys, one per site"),
+        (None, "No key stored"),
+        ("", "No key stored"),
+    ],
+)
+def test_key_text_reads_as_a_sentence(hint: str | None, sentence: str) -> None:
+    assert key_text(hint) == sentence
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_database(f"sqlite:///{tmp_path / 'w.sqlite3'}")
+    yield database
+    database.close()
+
+
+def test_connections_page_tabs_through_cards_in_the_order_shown(qtbot: QtBot, db: Database) -> None:
+    service = ConnectionService(db, MemorySecretStore())
+    service.add(
+        name="Beta Chargebee",
+        kind="chargebee",
+        settings={"site": "beta"},
+        secret=CHARGEBEE_KEYS["acme"],
+    )
+    service.add(
+        name="Recurly sites",
+        kind="recurly",
+        settings={"sites": ["acme", "acme-eu"], "region": "us"},
+        secret='{"acme": "key-one-1111", "acme-eu": "key-two-2222"}',
+    )
+    jobs = JobRunner()
+    page = ConnectionsPage(
+        ImmediateLoader(db),
+        jobs,
+        ConnectionsBackend(sync=lambda _cid, _context: None, open_wizard=lambda _w, _o: False),
+    )
+    qtbot.addWidget(page)
+    page.resize(1000, 700)
+    page.show()
+    page.activateWindow()
+    qtbot.waitActive(page)
+    page.refresh()
+    # A connection added later whose name sorts first gets the first card, and Tab agrees.
+    service.add(
+        name="Alpha Chargebee",
+        kind="chargebee",
+        settings={"site": "alpha"},
+        secret=CHARGEBEE_KEYS["acme"],
+    )
+    page.refresh()
+    cards = sorted(page.cards.values(), key=lambda card: card.overview.name)
+    assert cards[0].overview.name == "Alpha Chargebee"
+    positions = [page.list_layout.indexOf(card) for card in cards]
+    assert positions == sorted(positions)
+    walk = _tab_walk(qtbot, page.add_button, 1 + 5 * 3)
+    expected: list[QWidget] = [page.add_button]
+    for card in cards:
+        expected += [
+            card.sync_button,
+            card.pause_button,
+            card.disable_button,
+            card.credentials_button,
+            card.remove_button,
+        ]
+    assert walk == expected
+    recurly = next(card for card in cards if card.overview.kind == "recurly")
+    assert "2 keys, one per site" in recurly.facts.text()
+    assert "Key 2 keys" not in recurly.facts.text()
+    jobs.shutdown()
