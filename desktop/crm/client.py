@@ -12,7 +12,8 @@ are the same as for every other source:
   connection must be re-authorised);
 * **429** (``TOO_MANY_REQUESTS``) waits out ``Retry-After`` or the policy's default and
   pauses every request of the connection; it is not a failed attempt;
-* **5xx, timeouts, resets** are retried with capped exponential back-off and jitter.
+* **5xx, timeouts, resets** are retried with capped exponential back-off and jitter
+  (the rules of :mod:`desktop.backoff`, which the billing client follows too).
   Writes are retried too: Billbridge only sends upserts and updates by id, which are safe
   to repeat;
 * **204** (an empty list or search) and **304** (nothing changed since
@@ -38,6 +39,7 @@ from typing import Any, Final
 
 import httpx
 
+from desktop.backoff import Attempts, Sleep, backoff_delay, pause, send_once, server_failure
 from desktop.errors import ConfigurationError
 from desktop.jobs import CancelToken
 from desktop.sync.base import SourceResponseError, SourceUnreachable
@@ -46,7 +48,6 @@ from desktop.sync.http import (
     RateBudget,
     RateLimiter,
     RateLimitExhausted,
-    Sleep,
     VendorPolicy,
     policy_for,
 )
@@ -382,17 +383,10 @@ class CrmClient:
 
     def _backoff(self, attempt: int) -> float:
         """Capped exponential back-off with jitter (the policy's base and cap)."""
-        ceiling = min(self.policy.backoff_cap, self.policy.backoff_base * 2.0 ** (attempt - 1))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        return backoff_delay(attempt, self.policy.backoff_base, self.policy.backoff_cap, self._rng)
 
     async def _pause(self, seconds: float) -> None:
-        remaining = seconds
-        while remaining > 0:
-            self.cancel.raise_if_cancelled()
-            chunk = min(remaining, 0.25)
-            await self._sleep(chunk)
-            remaining -= chunk
-        self.cancel.raise_if_cancelled()
+        await pause(seconds, self._sleep, self.cancel)
 
     async def _request(
         self,
@@ -405,35 +399,26 @@ class CrmClient:
         form: dict[str, str] | None = None,
         use_budget: bool = True,
     ) -> httpx.Response:
-        attempt = 0
-        limited = 0
+        attempts = Attempts(self.policy.max_attempts, self.policy.max_rate_limited)
+
+        async def send() -> httpx.Response:
+            async with self._slots:
+                if use_budget:
+                    await self.limiter.acquire(self._pause)
+                    self.api_calls += 1
+                return await self._client.request(
+                    method, url, params=params, headers=headers, json=body, data=form
+                )
+
         while True:
             self.cancel.raise_if_cancelled()
-            attempt += 1
-            failure = ""
-            response: httpx.Response | None = None
-            try:
-                async with self._slots:
-                    if use_budget:
-                        await self.limiter.acquire(self._pause)
-                        self.api_calls += 1
-                    response = await self._client.request(
-                        method, url, params=params, headers=headers, json=body, data=form
-                    )
-            except httpx.TimeoutException:
-                failure = "timed out"
-            except httpx.TransportError as error:
-                failure = f"connection failed ({type(error).__name__})"
-            except httpx.InvalidURL:
-                raise ConfigurationError(
-                    f"The address configured for {self.name} is not a valid URL."
-                ) from None
+            attempt = attempts.start()
+            response, failure = await send_once(send, self.name)
             if response is not None:
                 log.debug("%s %s -> %d", method, response.request.url.path, response.status_code)
                 if self.policy.is_rate_limited(response):
-                    limited += 1
                     self.rate_limited += 1
-                    if limited > self.policy.max_rate_limited:
+                    if not attempts.limited():  # a 429 is not a failed attempt
                         raise RateLimitExhausted(
                             f"Zoho CRM kept refusing requests of {self.name} for exceeding its "
                             "API limits; try again later."
@@ -441,7 +426,6 @@ class CrmClient:
                     wait = self.policy.rate_wait(response, time.time())
                     log.info("Rate limited by Zoho CRM; pausing all requests for %.1f s.", wait)
                     self.limiter.block_until(self._monotonic() + wait)
-                    attempt -= 1
                     await self._pause(0)
                     continue
                 if form is None and response.status_code in (401, 403):
@@ -460,10 +444,10 @@ class CrmClient:
                         "re-authorise this connection.",
                         401,
                     )
-                if response.status_code < 500:
+                failure = server_failure(response)
+                if not failure:
                     return response
-                failure = f"answered {response.status_code}"
-            if attempt >= self.policy.max_attempts:
+            if attempts.exhausted:
                 if response is None:
                     raise SourceUnreachable(
                         f"Zoho CRM could not be reached for {self.name} ({failure} after "

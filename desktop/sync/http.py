@@ -29,7 +29,6 @@ status are logged; no message ever contains a header, form value or secret.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import json
 import logging
@@ -43,6 +42,16 @@ from typing import Any, Final, cast
 
 import httpx
 
+from desktop.backoff import (
+    Attempts,
+    backoff_delay,
+    pause,
+    reset_seconds,
+    retry_after_seconds,
+    send_once,
+    server_failure,
+)
+from desktop.backoff import Sleep as Sleep  # re-exported for the connectors
 from desktop.errors import ConfigurationError
 from desktop.jobs import CancelToken
 from desktop.sync.base import (
@@ -57,7 +66,6 @@ log = logging.getLogger(__name__)
 READ_METHODS: Final[frozenset[str]] = frozenset({"GET", "HEAD"})
 TOKEN_PATH_SUFFIX: Final[str] = "/oauth/v2/token"
 
-Sleep = Callable[[float], Awaitable[None]]
 Params = dict[str, Any] | list[tuple[str, str]] | None
 #: Called with a 401/403 answer; returns replacement headers for one retry, or ``None``.
 UnauthorisedHook = Callable[[httpx.Response], Awaitable[dict[str, str] | None]]
@@ -138,37 +146,6 @@ class RateBudget:
         return cls(int(match.group(1)), window)
 
 
-def _retry_after_header(response: httpx.Response, wall: float) -> float | None:
-    """Seconds to wait from ``Retry-After`` (delta seconds or an HTTP date)."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        stamp = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, stamp.timestamp() - wall)
-
-
-def _reset_header(response: httpx.Response, wall: float) -> float | None:
-    """Seconds until ``X-RateLimit-Reset`` (epoch seconds, or seconds left if small)."""
-    value = response.headers.get("X-RateLimit-Reset")
-    if not value:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    if number > 1_000_000_000:  # an epoch timestamp
-        return max(0.0, number - wall)
-    return max(0.0, number)
-
-
 def _json_code(response: httpx.Response) -> object:
     try:
         data = json.loads(response.content)
@@ -215,7 +192,7 @@ class VendorPolicy:
 
     def rate_wait(self, response: httpx.Response, wall: float) -> float:
         """Seconds to wait after a rate-limit answer."""
-        for reading in (_retry_after_header(response, wall), _reset_header(response, wall)):
+        for reading in (retry_after_seconds(response, wall), reset_seconds(response, wall)):
             if reading is not None:
                 return min(max(reading, 0.5), self.max_rate_wait)
         return min(self.default_rate_wait, self.max_rate_wait)
@@ -598,19 +575,12 @@ class ReadOnlyClient:
         return f"The {self.policy.vendor} source of {self.name}"
 
     def _backoff(self, attempt: int) -> float:
-        """Capped exponential back-off with jitter (half fixed, half random)."""
-        ceiling = min(self.policy.backoff_cap, self.policy.backoff_base * 2.0 ** (attempt - 1))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        """Capped exponential back-off with jitter (:func:`desktop.backoff.backoff_delay`)."""
+        return backoff_delay(attempt, self.policy.backoff_base, self.policy.backoff_cap, self._rng)
 
     async def _pause(self, seconds: float) -> None:
         """Waits ``seconds`` in slices, raising ``Cancelled`` as soon as cancel is asked."""
-        remaining = seconds
-        while remaining > 0:
-            self.cancel.raise_if_cancelled()
-            chunk = min(remaining, 0.25)
-            await self._sleep(chunk)
-            remaining -= chunk
-        self.cancel.raise_if_cancelled()
+        await pause(seconds, self._sleep, self.cancel)
 
     def _bucket_key(self, headers: dict[str, str] | None) -> str:
         if not self.policy.bucket_by_auth:
@@ -629,7 +599,7 @@ class ReadOnlyClient:
             return
         if left > self.policy.max_concurrency:
             return
-        wait = _reset_header(response, self._wall())
+        wait = reset_seconds(response, self._wall())
         if wait is not None and wait > 0:
             self.limiter.block_until(self._monotonic() + min(wait, self.policy.max_rate_wait), key)
 
@@ -651,42 +621,32 @@ class ReadOnlyClient:
                 "billing connections are read-only."
             )
         key = self._bucket_key(headers)
-        attempt = 0
-        limited = 0
+        attempts = Attempts(self.policy.max_attempts, self.policy.max_rate_limited)
         refreshed = False
+
+        async def send() -> httpx.Response:
+            async with self._slots:
+                # Booked once a slot is free, so the booked time is the sending time.
+                if use_budget:
+                    await self.limiter.acquire(self._pause, key)
+                self.api_calls += 1
+                return await self._client.request(
+                    method, url, params=cast(Any, params), headers=headers, data=data
+                )
+
         while True:
             self.cancel.raise_if_cancelled()
-            attempt += 1
-            failure: str | None = None
-            response: httpx.Response | None = None
-            try:
-                async with self._slots:
-                    # Booked once a slot is free, so the booked time is the sending time.
-                    if use_budget:
-                        await self.limiter.acquire(self._pause, key)
-                    self.api_calls += 1
-                    response = await self._client.request(
-                        method, url, params=cast(Any, params), headers=headers, data=data
-                    )
-            except ReadOnlyViolation:
-                raise
-            except httpx.TimeoutException:
-                failure = "timed out"
-            except httpx.TransportError as error:
-                failure = f"connection failed ({type(error).__name__})"
-            except httpx.InvalidURL:
-                raise ConfigurationError(
-                    f"The address configured for {self.name} is not a valid URL."
-                ) from None
+            attempt = attempts.start()
+            # a ReadOnlyViolation from the request hook is not a failure: it propagates
+            response, failure = await send_once(send, self.name)
             if response is not None:
                 log.debug(
                     "%s %s -> %d", method, _path_only(response.request.url), response.status_code
                 )
                 self._observe_counters(response, key)
                 if self.policy.is_rate_limited(response):
-                    limited += 1
                     self.rate_limited += 1
-                    if limited > self.policy.max_rate_limited:
+                    if not attempts.limited():  # a 429 is not a failed attempt
                         raise RateLimitExhausted(
                             f"{self._source()} kept refusing requests for exceeding its rate "
                             "limit; try again later."
@@ -698,7 +658,6 @@ class ReadOnlyClient:
                         wait,
                     )
                     self.limiter.block_until(self._monotonic() + wait, key)
-                    attempt -= 1  # a 429 is not a failed attempt
                     continue
                 if method != "POST" and self.policy.is_unauthorised(response):
                     if hook and self.on_unauthorised is not None and not refreshed:
@@ -706,17 +665,17 @@ class ReadOnlyClient:
                         if replacement is not None:
                             refreshed = True
                             headers = {**(headers or {}), **replacement}
-                            attempt -= 1
+                            attempts.again()
                             continue
                     raise HttpAuthorisationError(
                         f"{self._source()} refused the credentials "
                         f"({response.status_code}); re-authorise this connection.",
                         response.status_code if response.status_code in (401, 403) else 401,
                     )
-                if response.status_code < 500:
+                failure = server_failure(response)
+                if not failure:
                     return response
-                failure = f"answered {response.status_code}"
-            if attempt >= self.policy.max_attempts:
+            if attempts.exhausted:
                 if response is None:
                     raise SourceUnreachable(
                         f"{self._source()} could not be reached ({failure} after "
