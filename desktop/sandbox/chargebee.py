@@ -10,12 +10,23 @@ Addressing over loopback, tried in this order:
 
 Serves ``customers``, ``subscriptions``, ``invoices`` (list + retrieve), ``items`` and
 ``item_prices`` (the plan catalogue) and ``configurations``. Everything else, and every
-non-GET method, answers with a Chargebee error.
+non-GET method, answers with a Chargebee error. Every answer carries a ``Date`` header
+from the sandbox clock, as any HTTP server's does.
+
+Records without ``updated_at``: to model drift, a record that was never changed after it
+was created is rendered without ``updated_at`` (and invoices, like Chargebee's, carry no
+``created_at`` at all). The server still knows when each record last changed, so
+``updated_at[after|before|on|between]`` and ``sort_by[asc|desc]=updated_at`` treat such a
+record as updated when it was created — the behaviour of a vendor whose ``updated_at``
+column defaults to the creation time and is merely left out of the answer. Such a record
+therefore comes back from an ``updated_at[after]`` filter once, when it is new, and
+never again until it changes (and then it carries ``updated_at``).
 """
 
 from __future__ import annotations
 
 import json
+from email.utils import formatdate
 from typing import Any, Final
 
 import numpy as np
@@ -564,7 +575,8 @@ class ChargebeeHandler:
     def decorate(
         self, response: SandboxResponse, request: SandboxRequest, ctx: CallContext
     ) -> None:
-        """Chargebee sends no special headers."""
+        """Adds the ``Date`` header (the sandbox clock); Chargebee sends no special ones."""
+        response.headers.append(("Date", formatdate(ctx.now, usegmt=True)))
 
 
 #: Keys of rendered records that may be absent (Chargebee omits absent values).

@@ -22,25 +22,31 @@ Incremental sync
 ----------------
 Lists are read 100 at a time (Chargebee's largest page) with
 ``include_deleted=true&sort_by[asc]=updated_at`` and, once a stream has completed a pass,
-``updated_at[after]=<watermark - 1>``: the boundary second is read again so that a record
-changed within the same second as the previous pass's newest one is not lost, and records
-that come back unchanged are dropped by fingerprint (:mod:`desktop.sync.watermark`). The
-cursor committed with each page holds the watermark, the fingerprints at the boundary and,
-while a pass runs, the vendor's ``next_offset``: a run killed at any page resumes at the
-next page with the same filter.
+``updated_at[after]=<watermark - 1>``. The watermark is the start of the last completed
+pass (the site's ``Date`` header on the pass's first answer, else the local clock) minus
+an overlap (:mod:`desktop.sync.watermark`): every record changed before a pass started
+has been listed by its end. Records inside the overlap that come back unchanged are
+dropped by fingerprint, so a run with no changes makes one request per list. The cursor
+committed with each page holds the watermark, those fingerprints and, while a pass runs,
+its start and the vendor's ``next_offset``: a run killed at any page resumes at the next
+page with the same filter.
 
 * **Deleted records** come back with ``deleted: true`` (``include_deleted``) and are
   delivered as deleted records.
 * **Records changed during a pass** move to the end of the ``updated_at`` order and are
   read later in the same pass (Chargebee's offsets are positions in the sort, not row
   numbers, so nothing is skipped).
-* **Records with no ``updated_at``** never move the watermark forward (``created_at``
-  stands in, which is never later than the record's place in the order) and are always
-  delivered when the source sends them. The first pass of a stream (empty cursor) reads
-  everything with no filter, and ``--full`` (``full=True``) reads everything again with
-  no filter, so the engine can reconcile records a filter could not see.
+* **Records with no ``updated_at``** (drift, or a field the site leaves out) are
+  delivered when the source sends them. Whether the source filters them by their hidden
+  update or creation time or leaves them out of filtered lists, they cannot hold the
+  watermark back (it comes from the pass's start, not from the records' stamps), so they
+  are not read again on every run. The first pass of a stream (empty cursor) and
+  ``--full`` (``full=True``) read everything with no filter, so the engine can reconcile
+  records a filter could not see.
 * **PC 1.0 plans** cannot be filtered by ``updated_at``: they are read in full on every
-  run (a page or two) and unchanged ones are dropped the same way.
+  run (a page or two) and unchanged ones are dropped the same way. The Product Catalog
+  version is asked (``/configurations``) on a stream's first and ``--full`` passes and
+  kept in the plans cursor, so an incremental run asks one list per stream.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ from desktop.sync.records import (
     Stream,
     SubscriptionRecord,
 )
-from desktop.sync.watermark import PassTracker
+from desktop.sync.watermark import PassTracker, get_json_dated
 from desktop.timeutil import Clock
 
 __all__ = ["ChargebeeConnector", "is_test_site"]
@@ -162,11 +168,25 @@ class ChargebeeConnector:
         try:
             return await self._http.get_json(self._url(path), params=params, headers=self._headers)
         except AuthorisationError:
-            raise AuthorisationError(
-                f"Chargebee refused the API key of site {self._site_label()!r} (test and "
-                "live sites have different keys); enter a read-only API key of this site "
-                "and re-authorise this connection."
-            ) from None
+            raise self._refused() from None
+
+    async def _get_dated(
+        self, path: str, params: list[tuple[str, str]]
+    ) -> tuple[dict[str, Any], int | None]:
+        """GETs a list page and the site's clock when it answered (``Date``)."""
+        try:
+            return await get_json_dated(
+                self._http, self._url(path), params=params, headers=self._headers
+            )
+        except AuthorisationError:
+            raise self._refused() from None
+
+    def _refused(self) -> AuthorisationError:
+        return AuthorisationError(
+            f"Chargebee refused the API key of site {self._site_label()!r} (test and "
+            "live sites have different keys); enter a read-only API key of this site "
+            "and re-authorise this connection."
+        )
 
     async def _get_one(self, path: str, what: str, source_id: str) -> dict[str, Any]:
         try:
@@ -231,8 +251,13 @@ class ChargebeeConnector:
         tracker = PassTracker(cursor, full=full)
         filtered = True
         normalise: Normaliser
+        catalog: str | None = None
         if stream is Stream.PLANS:
-            if await self.catalog_version() == "v1":
+            known = cursor.get("catalog") if isinstance(cursor, dict) else None
+            if known in ("v1", "v2") and not full and self._catalog_version is None:
+                self._catalog_version = str(known)
+            catalog = await self.catalog_version()
+            if catalog == "v1":
                 path, key = "plans", "plan"
                 filtered = False
             else:
@@ -252,11 +277,19 @@ class ChargebeeConnector:
                 params.append(("item_type[is]", "plan"))
             if offset:
                 params.append(("offset", offset))
-            data = await self._get(path, params)
+            if tracker.started:
+                data = await self._get(path, params)
+            else:
+                asked = int(self._clock().timestamp())
+                data, answered = await self._get_dated(path, params)
+                tracker.begin(answered if answered is not None else asked)
             records, problems = self._read_list(stream, data, key, normalise, tracker)
             next_offset = data.get("next_offset")
             offset = next_offset if isinstance(next_offset, str) and next_offset else None
-            yield Page(records, problems, tracker.cursor(offset), done=offset is None)
+            state = tracker.cursor(offset)
+            if catalog is not None:
+                state["catalog"] = catalog
+            yield Page(records, problems, state, done=offset is None)
             if offset is None:
                 return
 

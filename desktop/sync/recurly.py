@@ -25,8 +25,10 @@ Incremental sync
 Each stream reads each site in turn, 200 records a page (Recurly's largest), with
 ``sort=updated_at&order=asc`` and, once the site's stream has completed a pass,
 ``begin_time=<watermark>`` (inclusive), then follows the relative ``next`` path to the
-end. Records at the boundary second that come back unchanged are dropped by fingerprint
-(:mod:`desktop.sync.watermark`). The cursor is ``{"sites": {subdomain: pass cursor}}``;
+end. The watermark is the completed pass's start (the site's ``Date`` header, else the
+local clock) minus an overlap; records in that window that come back unchanged are
+dropped by fingerprint (:mod:`desktop.sync.watermark`), so a run with no changes makes one
+request per stream and site. The cursor is ``{"sites": {subdomain: pass cursor}}``;
 each site's pass cursor keeps the ``next`` path while a pass runs, so a run killed at any
 page resumes at that page of that site (sites already finished in that run start a new,
 cheap incremental pass).
@@ -35,8 +37,9 @@ cheap incremental pass).
   and are delivered as deleted; Recurly lists no deleted subscriptions or invoices, so an
   incremental pass cannot see those deletions: ``--full`` reads everything and lets the
   engine reconcile.
-* **Records with no ``updated_at``** never move the watermark (``created_at`` stands in)
-  and are always delivered when sent; the first pass of a stream and every ``--full``
+* **Records with no ``updated_at``** are delivered when sent and, since the watermark
+  comes from the pass's start time, do not come back once they fall behind it; the first
+  pass of a stream and every ``--full``
   pass read with no ``begin_time``.
 * **Plans** are read the same way; subscriptions also need each plan's interval for MRR,
   so the connector lists a site's plans once (or fetches a single unknown plan) the
@@ -75,7 +78,7 @@ from desktop.sync.records import (
     Stream,
     SubscriptionRecord,
 )
-from desktop.sync.watermark import PassTracker
+from desktop.sync.watermark import PassTracker, get_json_dated
 from desktop.timeutil import Clock
 
 __all__ = ["REGIONS", "RecurlyConnector", "parse_recurly_secret"]
@@ -300,6 +303,17 @@ class RecurlyConnector:
         except AuthorisationError:
             raise self._refused(site) from None
 
+    async def _get_dated(
+        self, site: _Site, path: str, params: list[tuple[str, str]]
+    ) -> tuple[dict[str, Any], int | None]:
+        """GETs a pass's first page and the site's clock when it answered (``Date``)."""
+        try:
+            return await get_json_dated(
+                self._http, self._url(site, path), params=params, headers=site.headers
+            )
+        except AuthorisationError:
+            raise self._refused(site) from None
+
     async def _count(self, site: _Site, path: str, params: list[tuple[str, str]]) -> int | None:
         try:
             response = await self._http.head(
@@ -457,7 +471,9 @@ class RecurlyConnector:
                 if resume is not None:
                     data = await self._get(site, resume)
                 else:
-                    data = await self._get(site, path, self._list_params(tracker))
+                    asked = int(self._clock().timestamp())
+                    data, answered = await self._get_dated(site, path, self._list_params(tracker))
+                    tracker.begin(answered if answered is not None else asked)
                 records, problems = await self._read(stream, site, data, tracker)
                 resume = self._next(data)
                 state[site.subdomain] = tracker.cursor(resume)

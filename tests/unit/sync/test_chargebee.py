@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ import pytest
 from desktop.sandbox.clock import ManualClock
 from desktop.sandbox.credentials import CHARGEBEE_KEYS
 from desktop.sandbox.facade import Sandbox
+from desktop.sync import watermark
 from desktop.sync.base import (
     AuthorisationError,
     ConnectionConfig,
@@ -220,6 +221,34 @@ def test_a_run_without_changes_delivers_nothing_in_one_call_per_stream(sandbox: 
         assert records(pages) == [], stream
         assert pages[-1].done
     assert sandbox.log.count("chargebee") - before == len(cursors)
+
+
+def test_a_no_change_run_is_one_call_per_stream_however_many_records_share_a_second(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The dataset stamps many invoices with the same second (and leaves some records
+    # without updated_at); with room for only two fingerprints, a watermark taken from the
+    # records' own stamps would read the rest of that second again on every run.
+    monkeypatch.setattr(watermark, "MAX_SEEN", 2)
+    connector = make(sandbox)
+    cursors = {s: read(connector, s)[-1].cursor for s in ChargebeeConnector.streams}
+    sandbox.advance_clock(3600)
+    before = sandbox.log.count("chargebee")
+    for stream, cursor in cursors.items():
+        pages = read(make(sandbox), stream, cursor)
+        assert records(pages) == [], stream
+    assert sandbox.log.count("chargebee") - before == len(cursors), "no /configurations either"
+
+
+def test_the_watermark_follows_the_sites_clock_not_the_local_one(sandbox: Sandbox) -> None:
+    # This machine's clock is a year ahead of the site's: the site's Date header decides.
+    ahead = make(sandbox)
+    ahead._clock = lambda: sandbox.clock.now() + timedelta(days=365)
+    cursor = read(ahead, Stream.ACCOUNTS)[-1].cursor
+    sandbox.advance_clock(60)
+    customer = sandbox.truth.customers("chargebee", "acme")[0].id
+    sandbox.mutations.update_customer("chargebee", customer, email="moved@example.com")
+    assert ids(read(ahead, Stream.ACCOUNTS, cursor)) == [customer]
 
 
 def test_incremental_brings_back_only_changed_and_deleted_records(sandbox: Sandbox) -> None:
