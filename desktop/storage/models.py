@@ -194,7 +194,10 @@ class User(_SourceRecord, Base):
     """A person at an account (a billing contact person or the customer's own contact)."""
 
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("connection_id", "source_id"),)
+    __table_args__ = (
+        UniqueConstraint("connection_id", "source_id"),
+        Index("ix_users_customer", "connection_id", "customer_source_id"),
+    )
 
     account_id: Mapped[int | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"), index=True
@@ -265,6 +268,7 @@ class Invoice(_SourceRecord, Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "source_id"),
         Index("ix_invoices_status", "status"),
+        Index("ix_invoices_customer", "connection_id", "customer_source_id"),
     )
 
     account_id: Mapped[int | None] = mapped_column(

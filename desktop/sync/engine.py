@@ -19,9 +19,11 @@ How a run goes:
    transaction (:mod:`desktop.sync.writer`) while the stream fetches its next page;
 4. cancel is checked between pages (data written so far is consistent; the run is
    ``cancelled`` and :class:`~desktop.jobs.Cancelled` is raised);
-5. at the end, rows written before their account existed are linked, pending accounts
-   whose identifier is now known are imported, and the run is closed as ``succeeded``,
-   ``partial`` (some records failed: see its Sync errors) or ``failed``.
+5. at the end, pending accounts whose identifier is now known are imported and the run
+   is closed as ``succeeded``, ``partial`` (some records failed: see its Sync errors) or
+   ``failed``. Rows written before their account existed are linked in the transaction
+   that creates the account's source (page by page, through an index), never by one
+   long transaction over every row at the end.
 
 A stream whose full pass (``full=True``) was interrupted is finished as a full pass by
 the next run, whatever it asks for, so its reconciliation is never lost. A full pass
@@ -535,13 +537,11 @@ class SyncEngine:
             return run.id
 
     def _finish(self, state: _RunState) -> None:
-        """Links rows, imports pending accounts and closes the run (one transaction)."""
+        """Imports pending accounts and closes the run (one transaction)."""
         now = self.clock()
         with self.database.engine.begin() as conn:
+            _imported, waiting = state.writer.resolve_pending(conn, now)
             linked = state.writer.link_accounts(conn)
-            imported, waiting = state.writer.resolve_pending(conn, now)
-            if imported:
-                linked += state.writer.link_accounts(conn)
             row = conn.execute(select(RUNS).where(RUNS.c.id == state.run_id)).one()
             details = dict(row.details or {})
             details.update(pending_accounts=waiting, linked=linked, api_calls=state.http.api_calls)

@@ -211,6 +211,7 @@ class PageWriter:
     def __init__(self, context: WriteContext) -> None:
         self.ctx = context
         self._bulk = BulkStatements()
+        self._linked = 0
 
     # -------------------------------------------------------------- page
 
@@ -484,6 +485,7 @@ class PageWriter:
         ]
         self._bulk.insert(conn, SOURCES, source_rows, update=False)
         ids = [r.source_id for r, _ in new]
+        self._linked += self._link(conn, ids)
         for chunk in _chunks(ids):
             conn.execute(
                 delete(PENDING).where(
@@ -861,8 +863,13 @@ class PageWriter:
 
     # -------------------------------------------------------------- end of run
 
-    def link_accounts(self, conn: DbConnection) -> int:
-        """Links users, subscriptions and invoices written before their account existed."""
+    def _link(self, conn: DbConnection, source_ids: list[str]) -> int:
+        """Links users, subscriptions and invoices written before their account existed.
+
+        Called in the transaction that creates the accounts' sources, so it touches only
+        rows of those customers (through the ``(connection_id, customer_source_id)``
+        indexes) and no run ends with one long transaction over every row.
+        """
         linked = 0
         cid = self.ctx.connection_id
         for stream in (Stream.USERS, Stream.SUBSCRIPTIONS, Stream.INVOICES):
@@ -875,17 +882,27 @@ class PageWriter:
                 )
                 .scalar_subquery()
             )
-            result = conn.execute(
-                update(table)
-                .where(
-                    table.c.connection_id == cid,
-                    table.c.account_id.is_(None),
-                    table.c.customer_source_id.is_not(None),
-                    owner.is_not(None),
+            for chunk in _chunks(source_ids):
+                result = conn.execute(
+                    update(table)
+                    .where(
+                        table.c.connection_id == cid,
+                        table.c.customer_source_id.in_(chunk),
+                        table.c.account_id.is_(None),
+                    )
+                    .values(account_id=owner)
                 )
-                .values(account_id=owner)
-            )
-            linked += int(result.rowcount or 0)
+                linked += max(int(result.rowcount or 0), 0)
+        return linked
+
+    def link_accounts(self, conn: DbConnection) -> int:
+        """How many rows written before their account existed were linked since last asked.
+
+        Rows are linked in the same transaction that creates their account's source
+        (see :meth:`_link`), so this runs no query; ``conn`` is kept for callers.
+        """
+        del conn
+        linked, self._linked = self._linked, 0
         return linked
 
     def resolve_pending(self, conn: DbConnection, now: datetime) -> tuple[int, int]:

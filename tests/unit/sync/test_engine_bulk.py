@@ -11,8 +11,16 @@ from sqlalchemy import select, text
 from desktop.storage import models
 from desktop.storage.database import Database
 from desktop.sync.bulk import BulkStatements
-from desktop.sync.records import Stream
-from desktop.sync.writer import STREAM_TABLES
+from desktop.sync.identity import IdentityRule
+from desktop.sync.records import (
+    AccountRecord,
+    InvoiceRecord,
+    Record,
+    Stream,
+    SubscriptionRecord,
+    UserRecord,
+)
+from desktop.sync.writer import STREAM_TABLES, PageWriter, WriteContext
 
 INVOICES = STREAM_TABLES[Stream.INVOICES]
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -109,3 +117,37 @@ def test_naive_timestamps_are_refused(database: Database) -> None:
     cid = _connection(database, "c")
     with pytest.raises(Exception, match="timezone-aware"), database.engine.begin() as conn:
         BulkStatements().insert(conn, INVOICES, [_values(cid, "a", synced_at=datetime(2024, 1, 1))])
+
+
+def test_rows_written_before_their_account_are_linked_by_the_accounts_page(
+    database: Database,
+) -> None:
+    cid = _connection(database, "early")
+    writer = PageWriter(
+        WriteContext(connection_id=cid, run_id=None, identity=IdentityRule(), import_only=False)
+    )
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    early: list[tuple[Stream, list[Record]]] = [
+        (Stream.USERS, [UserRecord("customer:c1", "c1"), UserRecord("customer:c2", "c2")]),
+        (Stream.SUBSCRIPTIONS, [SubscriptionRecord("s1", "c1", "active")]),
+        (Stream.INVOICES, [InvoiceRecord("i1", "c1", "paid"), InvoiceRecord("i2", "c2", "paid")]),
+    ]
+    for stream, records in early:
+        with database.engine.begin() as conn:
+            writer.write_page(conn, stream, records, [], {"page": 1}, now=now)
+    # The page that brings customer c1 links c1's rows in its own transaction; c2 waits.
+    with database.engine.begin() as conn:
+        writer.write_page(conn, Stream.ACCOUNTS, [AccountRecord("c1", name="C1")], [], {}, now=now)
+        assert writer.link_accounts(conn) == 3
+    with database.session() as session:
+        account = session.scalars(select(models.AccountSource.account_id)).one()
+        for model in (models.User, models.Subscription, models.Invoice):
+            links = dict(
+                session.execute(
+                    select(model.customer_source_id, model.account_id).where(
+                        model.connection_id == cid
+                    )
+                ).all()
+            )
+            assert links["c1"] == account, model.__name__
+            assert links.get("c2") is None, model.__name__
