@@ -22,12 +22,19 @@ Usage::
     .venv/bin/python bench/ui_responsiveness.py --accounts 5000 --mode in-process --sample
 
 ``--sample`` also prints where the main thread was (its Python stack) during stalls.
+
+As in the app, the window's start-up objects are frozen out of the garbage collector
+(:func:`desktop.app.freeze_start_up_objects`) and the sync's child process lowers its CPU
+priority (``nice +10``, :data:`desktop.sync.subprocess_runner.CHILD_NICENESS`). The
+sandbox child is niced as well (+10): it stands in for a vendor's servers, which do not
+share the user's cores. The table's header says both, and the machine's load average.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import gc
 import os
 import random
 import re
@@ -50,18 +57,21 @@ sys.path.insert(0, str(ROOT))
 from PySide6.QtCore import QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from desktop.app import build_services, build_window  # noqa: E402
+from desktop.app import build_services, build_window, freeze_start_up_objects  # noqa: E402
 from desktop.sandbox.credentials import CHARGEBEE_KEYS  # noqa: E402
 from desktop.sandbox.facade import Sandbox  # noqa: E402
 from desktop.secrets import MemorySecretStore  # noqa: E402
 from desktop.storage.database import open_database  # noqa: E402
 from desktop.sync.connections import ConnectionService  # noqa: E402
 from desktop.sync.engine import SyncEngine  # noqa: E402
+from desktop.sync.subprocess_runner import CHILD_NICENESS  # noqa: E402
 from desktop.views.accounts import AccountsPage  # noqa: E402
 from desktop.views.connections import ConnectionsPage  # noqa: E402
 from desktop.views.connections_actions import EngineActions  # noqa: E402
 
 MODES = ("in-process", "subprocess")
+#: How much the sandbox child lowers its CPU priority (it stands in for remote servers).
+SANDBOX_NICENESS = 10
 ACTIVITIES = ("idle", "scroll")
 
 
@@ -93,7 +103,7 @@ class SandboxChild:
         self.port_base = _free_port_base()
         # Niced: it stands in for a vendor's servers, which do not share our cores.
         command = [
-            "nice", "-n", "10", sys.executable, "-m", "desktop", "sandbox",
+            "nice", "-n", str(SANDBOX_NICENESS), sys.executable, "-m", "desktop", "sandbox",
             "--size", str(size), "--seed", "11", "--vendors", "chargebee",
             "--port-base", str(self.port_base),
         ]  # fmt: skip
@@ -254,6 +264,7 @@ def run_once(
     settings = QSettings(str(folder / "s.ini"), QSettings.Format.IniFormat)
     services = build_services(database, secrets=secrets, settings=settings)
     window = build_window(services)
+    freeze_start_up_objects()  # as run_app does
     window.resize(1280, 800)
     window.show()
     accounts = next(p for p in window.pages if isinstance(p, AccountsPage))
@@ -328,11 +339,20 @@ def run_once(
     window.close()
     services.close()
     window.deleteLater()
+    gc.unfreeze()  # the next run freezes its own window
     shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
-def print_table(accounts: int, results: list[Result]) -> None:
+def _load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "load unknown"
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def print_table(accounts: int, results: list[Result], sandbox: str, load_before: str) -> None:
     """One row per measure, one column per run."""
     keys: list[str] = []
     for result in results:
@@ -342,6 +362,12 @@ def print_table(accounts: int, results: list[Result]) -> None:
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     print()
     print(f"UI responsiveness while syncing {accounts:,} Chargebee accounts (heartbeat stalls)")
+    print(
+        f"sync child niced +{CHILD_NICENESS}; sandbox "
+        + (f"child niced +{SANDBOX_NICENESS}" if sandbox == "process" else "threads, not niced")
+        + "; start-up objects frozen out of the GC"
+    )
+    print(f"machine: before {load_before}; after {_load()}")
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
     for row in body:
@@ -371,6 +397,7 @@ def main() -> int:
     )
 
     app = QApplication(sys.argv[:1])
+    load_before = _load()
     print(f"building a sandbox of {args.accounts:,} customers ({args.sandbox})…", flush=True)
     sandbox = (
         SandboxChild(args.accounts) if args.sandbox == "process" else SandboxThreads(args.accounts)
@@ -389,7 +416,7 @@ def main() -> int:
                     print(f"  {count:5d} × {stack}")
     finally:
         sandbox.stop()
-    print_table(args.accounts, results)
+    print_table(args.accounts, results, args.sandbox, load_before)
     worst = max(
         (max(r.stalls, default=0.0) for r in results if "subprocess" in r.label), default=None
     )

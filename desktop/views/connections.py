@@ -4,10 +4,16 @@ Sync Now runs on the job runner with a progress bar, rate and ETA and a Cancel b
 (Cancelling… → Cancelled). A run held by someone else (a scheduled run, the CLI, another
 machine) is read from the engine's lock table every few seconds; while one holds the
 connection, Sync Now is disabled and the lock's sentence says why.
+
+The poll reads only the lock table (a handful of rows), never the counts: counting a
+100,000-account workspace every few seconds while a sync writes to it would compete with
+the window for the CPU. The whole page is read again when the set of running syncs
+changes, when a job ends (the main window's refresh) or when the page is shown.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -212,6 +218,10 @@ class ConnectionCard(QFrame):
         self.pause_button.setText("Resume" if o.status == "paused" else "Pause")
         self.pause_button.setEnabled(o.status != "disabled")
         self.disable_button.setText("Reactivate" if o.status == "disabled" else "Disable")
+        self.show_holder(holder)
+
+    def show_holder(self, holder: LockHolder | None) -> None:
+        """Shows who (if anyone else) is running this connection, and its progress."""
         self._holder = holder
         self._update_sync_button()
 
@@ -348,6 +358,9 @@ class ConnectionsPage(Page):
         self.backend = backend
         self._clock = clock
         self._generation = 0
+        self._poll_generation = 0
+        #: The (connection id, owner) of each lock seen by the last read.
+        self._known_holders: frozenset[tuple[int, str]] = frozenset()
         self.cards: dict[int, ConnectionCard] = {}
         bar = QHBoxLayout()
         self.add_button = QPushButton("Add connection…")
@@ -386,7 +399,7 @@ class ConnectionsPage(Page):
         self.empty.hide()
         self._poll = QTimer(self)
         self._poll.setInterval(LOCK_POLL_MS)
-        self._poll.timeout.connect(self.refresh)
+        self._poll.timeout.connect(self.poll)
         jobs.job_started.connect(self._job_started)
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -413,12 +426,36 @@ class ConnectionsPage(Page):
             lambda message: self.banner.show_message(message, "error"),
         )
 
+    def poll(self) -> None:
+        """Reads who runs what (the lock table only); reads everything if that changed."""
+        holders = self.backend.holders
+        if holders is None:
+            return
+        self._poll_generation += 1
+        generation = self._poll_generation
+        self._loader.submit(
+            lambda _session: holders(),
+            partial(self._polled, generation),
+            lambda message: self.banner.show_message(message, "error"),
+        )
+
+    def _polled(self, generation: int, holders: list[LockHolder]) -> None:
+        if generation != self._poll_generation:
+            return
+        if _holder_keys(holders) != self._known_holders:
+            self.refresh()  # a run started or ended: its last run and counts changed
+            return
+        by_connection = {h.connection_id: h for h in holders}
+        for connection_id, card in self.cards.items():
+            card.show_holder(by_connection.get(connection_id))
+
     def _loaded(
         self, generation: int, result: tuple[list[ConnectionOverview], list[LockHolder]]
     ) -> None:
         if generation != self._generation:
             return
         overviews, holders = result
+        self._known_holders = _holder_keys(holders)
         by_connection = {h.connection_id: h for h in holders}
         seen = set()
         for position, overview in enumerate(overviews):
@@ -443,7 +480,7 @@ class ConnectionsPage(Page):
         chain: list[QWidget] = [self.add_button, self.add_crm_button]
         for card in cards:
             chain += card.focus_chain()
-        for first, second in zip(chain, chain[1:], strict=False):
+        for first, second in itertools.pairwise(chain):
             QWidget.setTabOrder(first, second)
 
     def _job_started(self, handle: JobHandle) -> None:
@@ -513,3 +550,7 @@ class ConnectionsPage(Page):
             on_success=lambda _r: self.refresh(),
             on_error=lambda message: self.banner.show_message(message, "error"),
         )
+
+
+def _holder_keys(holders: list[LockHolder]) -> frozenset[tuple[int, str]]:
+    return frozenset((h.connection_id, h.owner) for h in holders)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, Slot
+from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -21,6 +21,9 @@ from desktop.jobs import Progress
 from desktop.views.jobs import JobHandle, JobRunner
 from desktop.views.page import Page
 from desktop.views.style import STYLE_SHEET
+
+#: Jobs that end within this many milliseconds of each other refresh the page once.
+REFRESH_COALESCE_MS = 200
 
 
 class MainWindow(QMainWindow):
@@ -92,6 +95,10 @@ class MainWindow(QMainWindow):
 
         jobs.job_started.connect(self._on_job_started)
         jobs.job_finished.connect(self._on_jobs_changed)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_COALESCE_MS)
+        self._refresh_timer.timeout.connect(self._refresh_current)
         jobs.data_changed.connect(self._on_data_changed)
         jobs.error.connect(self._on_job_error)
 
@@ -153,6 +160,12 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_data_changed(self, _title: str) -> None:
+        # Several jobs ending together (the demo's first syncs, a retry burst) read once.
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    @Slot()
+    def _refresh_current(self) -> None:
         current = self.stack.currentWidget()
         if isinstance(current, Page):
             current.refresh()

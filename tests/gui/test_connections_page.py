@@ -168,3 +168,30 @@ def test_remove_keeping_the_data_disables_and_deleting_removes(qtbot: QtBot, env
     assert env.page.empty.isVisibleTo(env.page)
     with env.database.session() as session:
         assert session.scalar(select(func.count(models.Connection.id))) == 0
+
+
+def test_the_poll_reads_only_the_locks_until_a_run_starts_elsewhere(
+    qtbot: QtBot, env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = env.page
+    card = next(iter(page.cards.values()))
+    full_reads: list[int] = []
+    polled: list[object] = []
+    refresh = page.refresh
+    monkeypatch.setattr(page, "refresh", lambda: (full_reads.append(1), refresh()))
+    show_holder = card.show_holder
+    monkeypatch.setattr(card, "show_holder", lambda h: (polled.append(h), show_holder(h)))
+    page.poll()
+    qtbot.waitUntil(lambda: polled == [None], timeout=5000)
+    assert full_reads == []  # nothing changed: no counts, no run history read
+    locks = SyncLocks(env.database, host="scheduler-host")
+    held = locks.acquire(card.overview.id, "scheduled", heartbeat_seconds=None)
+    try:
+        page.poll()
+        qtbot.waitUntil(lambda: not card.sync_button.isEnabled(), timeout=5000)
+        assert full_reads == [1]
+        assert "scheduler-host" in card.busy_label.text()
+    finally:
+        held.release()
+    page.poll()
+    qtbot.waitUntil(lambda: card.sync_button.isEnabled(), timeout=5000)

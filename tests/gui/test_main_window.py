@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 from desktop.app import Services, build_services, build_window
 from desktop.secrets import MemorySecretStore
 from desktop.storage.database import open_database
-from desktop.views.main_window import MainWindow
+from desktop.views.main_window import REFRESH_COALESCE_MS, MainWindow
 
 EXPECTED_PAGES = [
     "Accounts",
@@ -90,3 +90,19 @@ def test_settings_page_never_shows_a_password(qtbot: QtBot, tmp_path: Path) -> N
     page = SettingsPage("postgresql+psycopg://admin:***@db/x", "memory", "postgresql")
     qtbot.addWidget(page)
     assert "***" in page.workspace_label.text()
+
+
+def test_jobs_ending_together_refresh_the_page_once(
+    qtbot: QtBot, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = _window(qtbot, services)
+    window.show_page("Sync history")
+    page = window.stack.currentWidget()
+    refreshes: list[int] = []
+    monkeypatch.setattr(page, "refresh", lambda: refreshes.append(1))
+    for title in ("First sync of A", "First sync of B", "First sync of C"):
+        services.jobs.data_changed.emit(title)
+    assert refreshes == []  # not one read per job
+    qtbot.waitUntil(lambda: refreshes == [1], timeout=3000)
+    qtbot.wait(REFRESH_COALESCE_MS * 2)
+    assert refreshes == [1]

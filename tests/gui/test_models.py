@@ -103,3 +103,35 @@ def test_refresh_rereads_only_the_pages_last_shown(qtbot: QtBot, db: Database) -
     assert model.account_at(1) is None
     assert model.data(model.index(1, 0)) == LOADING
     qtbot.waitUntil(lambda: model.account_at(1) is not None, timeout=3000)
+
+
+def test_accounts_rows_are_formatted_on_the_loader_thread(
+    qtbot: QtBot, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Qt asks data() for every cell and role on each repaint; the money, date and status
+    # texts must be ready by then, made off the window's thread with the page.
+    import threading
+
+    from desktop.views.models import accounts as model_module
+
+    formatted_on: set[str] = set()
+    original = model_module._display
+
+    def spy(row: object, column: int) -> str:
+        formatted_on.add(threading.current_thread().name)
+        return original(row, column)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model_module, "_display", spy)
+    seed(db, 30)
+    loader = QueryLoader(db)
+    try:
+        model = AccountsTableModel(loader)
+        with qtbot.waitSignal(model.total_changed, timeout=5000):
+            model.reload()
+        texts = [model.data(model.index(r, c)) for r in range(30) for c in range(9)]
+        assert LOADING not in texts
+        assert any(texts)
+        assert formatted_on
+        assert threading.main_thread().name not in formatted_on
+    finally:
+        loader.shutdown()

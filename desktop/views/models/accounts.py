@@ -6,6 +6,10 @@ queues the page on the :class:`~desktop.views.models.loader.Loader`, and the row
 (``dataChanged``) when it answers. Sorting and filtering are done in SQL by
 :mod:`desktop.storage.repositories.accounts`; changing either starts a new generation,
 and answers from older generations are dropped.
+
+Rows are formatted (money, dates, statuses, tooltips) on the loader's thread, with the
+page they belong to: :meth:`AccountsTableModel.data`, which Qt calls for every cell and
+role on each repaint, only looks values up, so painting stays cheap while a sync runs.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ LOADING = "Loading…"
 ACCOUNT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,45 @@ COLUMNS: tuple[Column, ...] = (
     Column("Next renewal", AccountSort.NEXT_RENEWAL),
     Column("Sources", AccountSort.SOURCES),
 )
+
+
+@dataclass(frozen=True)
+class ShownRow:
+    """One account as the table shows it, formatted once when its page is read.
+
+    Attributes:
+        row: the account's values.
+        display: the text of each column.
+        tooltips: the tooltip of each column (``None``: none).
+        alerting: whether each column is drawn in the alert colour.
+    """
+
+    row: AccountRow
+    display: tuple[str, ...]
+    tooltips: tuple[str | None, ...]
+    alerting: tuple[bool, ...]
+
+
+def shown_rows(rows: list[AccountRow]) -> list[ShownRow]:
+    """Formats a page of accounts (runs on the loader's thread, off the window's)."""
+    columns = range(len(COLUMNS))
+    return [
+        ShownRow(
+            row,
+            tuple(_display(row, c) for c in columns),
+            tuple(_tooltip(row, c) for c in columns),
+            tuple(_alerting(row, c) for c in columns),
+        )
+        for row in rows
+    ]
+
+
+def _read_page(session: Session, query: _Query, page: int) -> list[ShownRow]:
+    return shown_rows(
+        repo.list_accounts(
+            session, query.flt, query.sort, query.descending, page * PAGE_SIZE, PAGE_SIZE
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -91,7 +135,7 @@ class AccountsTableModel(QAbstractTableModel):
         self._query = _Query(AccountFilter(), AccountSort.NAME, False)
         self._total = 0
         self._counted = False
-        self._pages: OrderedDict[int, list[AccountRow]] = OrderedDict()
+        self._pages: OrderedDict[int, list[ShownRow]] = OrderedDict()
         self._pending: set[int] = set()
         self._wanted: set[int] = set()
         self._generation = 0
@@ -125,6 +169,10 @@ class AccountsTableModel(QAbstractTableModel):
 
     def account_at(self, row: int) -> AccountRow | None:
         """The loaded row, or ``None`` if its page is not loaded yet."""
+        shown = self._shown_at(row)
+        return shown.row if shown is not None else None
+
+    def _shown_at(self, row: int) -> ShownRow | None:
         number = row // PAGE_SIZE
         page = self._pages.get(number)
         if page is None:
@@ -163,14 +211,10 @@ class AccountsTableModel(QAbstractTableModel):
         query = self._query
         pages = list(self._pages)[-REFRESH_PAGES:] if keep else [0]
 
-        def work(session: Session) -> tuple[int, dict[int, list[AccountRow]]]:
+        def work(session: Session) -> tuple[int, dict[int, list[ShownRow]]]:
             total = repo.count_accounts(session, query.flt)
             loaded = {
-                page: repo.list_accounts(
-                    session, query.flt, query.sort, query.descending, page * PAGE_SIZE, PAGE_SIZE
-                )
-                for page in pages
-                if page * PAGE_SIZE < total
+                page: _read_page(session, query, page) for page in pages if page * PAGE_SIZE < total
             }
             return total, loaded
 
@@ -182,7 +226,7 @@ class AccountsTableModel(QAbstractTableModel):
             lambda message: self._failed(generation, message),
         )
 
-    def _counted_in(self, generation: int, result: tuple[int, dict[int, list[AccountRow]]]) -> None:
+    def _counted_in(self, generation: int, result: tuple[int, dict[int, list[ShownRow]]]) -> None:
         if generation != self._generation:
             return
         total, loaded = result
@@ -224,10 +268,8 @@ class AccountsTableModel(QAbstractTableModel):
             generation = self._generation
             query = self._query
 
-            def work(session: Session, page: int = page, query: _Query = query) -> list[AccountRow]:
-                return repo.list_accounts(
-                    session, query.flt, query.sort, query.descending, page * PAGE_SIZE, PAGE_SIZE
-                )
+            def work(session: Session, page: int = page, query: _Query = query) -> list[ShownRow]:
+                return _read_page(session, query, page)
 
             self._loader.submit(
                 work,
@@ -236,7 +278,7 @@ class AccountsTableModel(QAbstractTableModel):
             )
         self._emit_loading()
 
-    def _page_in(self, generation: int, page: int, rows: list[AccountRow]) -> None:
+    def _page_in(self, generation: int, page: int, rows: list[ShownRow]) -> None:
         if generation != self._generation:
             return
         self._pending.discard(page)
@@ -282,22 +324,22 @@ class AccountsTableModel(QAbstractTableModel):
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < self._total:
             return None
-        row = self.account_at(index.row())
+        shown = self._shown_at(index.row())
         column = index.column()
-        if row is None:
+        if shown is None:
             if role == Qt.ItemDataRole.DisplayRole and column == 0:
                 self._want(index.row() // PAGE_SIZE)
                 return LOADING
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            return _display(row, column)
+            return shown.display[column]
         if role == ACCOUNT_ID_ROLE:
-            return row.id
+            return shown.row.id
         if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(row, column)
-        if role == Qt.ItemDataRole.TextAlignmentRole and COLUMNS[column].numeric:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and _alerting(row, column):
+            return shown.tooltips[column]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if COLUMNS[column].numeric else None
+        if role == Qt.ItemDataRole.ForegroundRole and shown.alerting[column]:
             return ALERT_COLOUR
         return None
 
