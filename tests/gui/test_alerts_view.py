@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
@@ -207,3 +209,73 @@ def test_disable_and_delete_a_rule(qtbot: QtBot, env: Env) -> None:
         editor.delete_now()
     qtbot.waitUntil(lambda: editor.model.rowCount() == 3, timeout=5000)
     assert name not in {r.name for r in list_rules(env.database)}
+
+
+def tab_walk(qtbot: QtBot, start: QWidget, names: dict[int, str], steps: int) -> list[str]:
+    """Presses Tab ``steps`` times from ``start``; names each focused widget (``?`` unknown)."""
+    start.setFocus()
+    seen: list[str] = []
+    for _ in range(steps):
+        widget = QApplication.focusWidget()
+        assert widget is not None
+        seen.append(names.get(id(widget), "?"))
+        qtbot.keyClick(widget, Qt.Key.Key_Tab)  # type: ignore[no-untyped-call]
+    return seen
+
+
+def test_adding_and_removing_condition_rows_recounts(qtbot: QtBot, env: Env) -> None:
+    editor = _editor(qtbot, env)
+    editor.new_rule()
+    first = editor.conditions.rows[0]
+    first.field.setCurrentIndex(first.field.findData("invoice.days_overdue"))
+    first.op.setCurrentIndex(first.op.findData("gt"))
+    qtbot.keyClicks(first.value_editor.edit, "30")  # type: ignore[attr-defined,no-untyped-call]
+    qtbot.waitUntil(lambda: editor.preview.text() == "Would alert on 1 account now.", timeout=5000)
+    editor.conditions.add_button.click()
+    assert len(editor.conditions.rows) == 2
+    second = editor.conditions.rows[1]
+    second.field.setCurrentIndex(second.field.findData("invoice.days_overdue"))
+    second.op.setCurrentIndex(second.op.findData("gt"))
+    qtbot.waitUntil(lambda: "needs a number" in editor.banner.text(), timeout=3000)
+    assert editor.preview.text() == ""
+    second.remove.click()
+    assert editor.conditions.rows == [first]
+    qtbot.waitUntil(lambda: editor.preview.text() == "Would alert on 1 account now.", timeout=5000)
+    assert not editor.banner.isVisible()
+    first.remove.click()
+    assert editor.conditions.rows == []
+    qtbot.waitUntil(lambda: editor.banner.text() == "Add at least one condition.", timeout=3000)
+    assert not editor.save_button.isEnabled()
+
+
+def test_tab_order_of_the_rule_editor(qtbot: QtBot, env: Env) -> None:
+    editor = _editor(qtbot, env)
+    editor.table.selectRow(1)  # Invoice overdue more than 15 days: one row
+    editor.name.textEdited.emit("edited")  # so Undo and Save are enabled
+    editor.conditions.add_row()
+    qtbot.waitUntil(lambda: all(r.isVisible() for r in editor.conditions.rows), timeout=3000)
+    first, second = editor.conditions.rows
+    names = {
+        id(editor.name): "name",
+        id(editor.severity): "severity",
+        id(editor.description): "description",
+        id(editor.conditions.mode): "match",
+        id(editor.conditions.add_button): "add",
+        id(editor.revert_button): "undo",
+        id(editor.save_button): "save",
+        id(editor.table): "table",
+        id(editor.new_button): "new",
+        id(editor.toggle_button): "toggle",
+        id(editor.delete_button): "delete",
+    }
+    for number, row in enumerate((first, second), start=1):
+        names[id(row.field)] = f"field{number}"
+        names[id(row.op)] = f"op{number}"
+        names[id(row.remove)] = f"remove{number}"
+        for child in row.value_editor.findChildren(QWidget):
+            names[id(child)] = f"value{number}"
+    assert tab_walk(qtbot, editor.name, names, 19) == [
+        *("name", "severity", "description", "match", "add", "undo", "save"),
+        *("field1", "op1", "remove1", "value1", "field2", "op2", "remove2", "value2"),
+        *("table", "new", "toggle", "delete"),
+    ]

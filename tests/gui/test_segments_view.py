@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QWidget
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
@@ -22,6 +23,7 @@ from desktop.views.accounts import AccountsPage
 from desktop.views.jobs import JobRunner
 from desktop.views.models.loader import QueryLoader
 from desktop.views.segments import SegmentsView
+from tests.gui.test_alerts_view import tab_walk
 from tests.gui.test_health_page import NOW, Env, build
 
 PAYING = {"all": [{"field": "account.mrr", "op": "gt", "value": {"amount": "100"}}]}
@@ -126,3 +128,55 @@ def test_export_writes_the_segments_accounts_as_csv(qtbot: QtBot, env: Env, tmp_
         rows = list(csv.DictReader(handle))
     assert sorted(r["name"] for r in rows) == ["Grow", "Late"]
     assert {r["mrr"] for r in rows} == {"150.00", "200.00"}
+
+
+def test_removing_a_row_recounts_and_the_last_one_says_what_is_missing(
+    qtbot: QtBot, env: Env
+) -> None:
+    view = _view(qtbot, env)
+    view.conditions.set_condition(PAYING)
+    expected = count_and_mrr(env.database, PAYING, env.clock)
+    qtbot.waitUntil(lambda: view.last_preview == expected, timeout=5000)
+    view.conditions.add_button.click()
+    assert len(view.conditions.rows) == 2
+    wider = count_and_mrr(env.database, view.conditions.condition_json(), env.clock)
+    assert wider != expected  # the new (default) row changes what is counted
+    qtbot.waitUntil(lambda: view.last_preview == wider, timeout=5000)
+    view.conditions.rows[1].remove.click()
+    qtbot.waitUntil(lambda: view.last_preview == expected, timeout=5000)
+    assert view.preview.text() == "2 accounts · MRR 350.00 USD"
+    view.conditions.rows[0].remove.click()
+    qtbot.waitUntil(lambda: view.banner.text() == "Add at least one condition.", timeout=3000)
+    assert view.preview.text() == ""
+    assert not view.open_button.isEnabled()
+
+
+def test_tab_order_of_the_segment_editor(qtbot: QtBot, env: Env) -> None:
+    view = _view(qtbot, env)
+    view.name.textEdited.emit("edited")
+    view.conditions.add_row()
+    qtbot.waitUntil(lambda: all(r.isVisible() for r in view.conditions.rows), timeout=3000)
+    names = {
+        id(view.name): "name",
+        id(view.description): "description",
+        id(view.conditions.mode): "match",
+        id(view.conditions.add_button): "add",
+        id(view.open_button): "open",
+        id(view.export_button): "export",
+        id(view.save_as_button): "save as",
+        id(view.save_button): "save",
+        id(view.table): "table",
+        id(view.new_button): "new",
+        id(view.delete_button): "delete",
+    }
+    for number, row in enumerate(view.conditions.rows, start=1):
+        names[id(row.field)] = f"field{number}"
+        names[id(row.op)] = f"op{number}"
+        names[id(row.remove)] = f"remove{number}"
+        for child in row.value_editor.findChildren(QWidget):
+            names[id(child)] = f"value{number}"
+    assert tab_walk(qtbot, view.name, names, 17) == [
+        *("name", "description", "match", "add", "open", "export"),
+        *("field1", "op1", "remove1", "value1", "field2", "op2", "remove2", "value2"),
+        *("table", "new", "name"),
+    ]
