@@ -1,21 +1,34 @@
 """Applying stored events exactly once, across threads and processes.
 
-Each event is applied in **one transaction whose first statement claims it**:
+Events are applied **in batches**: one transaction takes up to ``batch`` waiting events,
+oldest first, and applies each inside its own savepoint whose first statement claims it:
 ``UPDATE webhook_events SET status='applied' … WHERE id=… AND status='received'``. Only
-one transaction can win that row (PostgreSQL locks it; SQLite lets one writer in at a
-time), so an app and a ``billbridge serve`` on one database never both apply an event.
-The record changes follow in the same transaction; if anything fails the whole
-transaction rolls back — nothing is half-applied — and a second, separate transaction
-marks the event ``failed`` with the reason. Replaying puts a finished event back to
-``received`` and applies it again.
+one transaction can win that row (PostgreSQL locks it — the batch's candidates are
+selected ``FOR UPDATE SKIP LOCKED``, so two appliers take different events; SQLite lets
+one writer in at a time), so an app and a ``billbridge serve`` on one database never both
+apply an event.
 
-After a run of events the ``after_apply`` hook runs once (risk alerts, see
-:func:`alert_hook`), not once per event, so a burst costs one evaluation.
+An event that fails rolls back to its savepoint — its claim and every change it made —
+and is marked ``failed`` (or ``rejected``) with the reason in the same transaction; its
+neighbours' changes stay and are committed together: nothing is half-applied and one bad
+event never undoes the others. Should the batch's transaction fail as a whole (the
+database refused the commit, a deadlock), nothing of it is kept and its events are
+applied again one transaction each, so a failure is pinned on the event that causes it.
+Replaying puts a finished event back to ``received`` and applies it again.
+
+On SQLite the batch gives way as soon as the receiver's writer waits for its turn (see
+:mod:`desktop.webhooks.turns`): it commits what it has applied and the rest waits for the
+next batch, so storing an event never waits for a whole batch.
+
+After a run of batches the ``after_apply`` hook runs once (risk alerts, see
+:func:`alert_hook`), and during a long run at most every :data:`AFTER_APPLY_EVERY`
+seconds, not once per event, so a burst costs a few evaluations.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import threading
 import time
@@ -23,15 +36,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from desktop.errors import BillbridgeError, NotFoundError
 from desktop.storage.database import Database
 from desktop.storage.models import Connection, ConnectionKind, ConnectionStatus, WebhookEvent
+from desktop.sync.writer import PageWriter
 from desktop.sync.zoho_normalise import Unnormalisable
 from desktop.timeutil import Clock
-from desktop.webhooks.apply import apply_event
+from desktop.webhooks.apply import apply_event, writer_for
 from desktop.webhooks.events import EventRejected, parse_event, peek_identity
 from desktop.webhooks.store import EventStatus
 from desktop.webhooks.turns import WriteTurns
@@ -63,6 +77,8 @@ class StopFlag(Protocol):
 
 #: During a long run of events, risk alerts are evaluated at least this often (seconds).
 AFTER_APPLY_EVERY: Final[float] = 10.0
+#: The most events applied in one transaction.
+BATCH: Final[int] = 200
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,7 @@ class EventApplier:
             arriving (see :mod:`desktop.webhooks.turns`).
         after_apply: called once after each run that applied something.
         poll_seconds: how often the thread looks for events stored by other processes.
+        batch: the most events applied in one transaction.
     """
 
     def __init__(
@@ -102,7 +119,7 @@ class EventApplier:
         turns: WriteTurns | None = None,
         after_apply: AfterApply | None = None,
         poll_seconds: float = 2.0,
-        batch: int = 200,
+        batch: int = BATCH,
     ) -> None:
         self._database = database
         self._clock = clock
@@ -113,6 +130,7 @@ class EventApplier:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._writers: dict[tuple[object, ...], PageWriter] = {}
 
     # ----------------------------------------------------------------- thread
 
@@ -159,7 +177,7 @@ class EventApplier:
     # ---------------------------------------------------------------- applying
 
     def apply_pending(self, *, stop: StopFlag | None = None) -> list[Outcome]:
-        """Applies every ``received`` event, oldest first, then runs ``after_apply``.
+        """Applies every ``received`` event, oldest first, in batches; then ``after_apply``.
 
         During a long run ``after_apply`` also runs every :data:`AFTER_APPLY_EVERY`
         seconds, so alerts do not wait for the end of a burst.
@@ -167,32 +185,83 @@ class EventApplier:
         outcomes: list[Outcome] = []
         pending_after, last_after = False, time.monotonic()
         while stop is None or not stop.is_set():
-            with self._database.session() as session:
-                ids = list(
-                    session.scalars(
-                        select(WebhookEvent.id)
-                        .where(WebhookEvent.status == EventStatus.RECEIVED)
-                        .order_by(WebhookEvent.id)
-                        .limit(self._batch)
-                    )
-                )
-            if not ids:
+            started = time.monotonic()
+            batch = self.apply_batch(stop=stop)
+            if not batch:
                 break
-            for event_id in ids:
-                if stop is not None and stop.is_set():
-                    break
-                started = time.monotonic()
-                outcome = self.apply_one(event_id)
-                outcomes.append(outcome)
-                if outcome.status == EventStatus.APPLIED:
-                    pending_after = True
-                if pending_after and time.monotonic() - last_after > AFTER_APPLY_EVERY:
-                    self._run_after_apply()
-                    pending_after, last_after = False, time.monotonic()
-                self._turns.pace(time.monotonic() - started, stop)
+            outcomes.extend(batch)
+            if any(outcome.status == EventStatus.APPLIED for outcome in batch):
+                pending_after = True
+            if pending_after and time.monotonic() - last_after > AFTER_APPLY_EVERY:
+                self._run_after_apply()
+                pending_after, last_after = False, time.monotonic()
+            self._turns.pace(time.monotonic() - started, stop)
         if pending_after:
             self._run_after_apply()
         return outcomes
+
+    def apply_batch(
+        self, limit: int | None = None, *, stop: StopFlag | None = None
+    ) -> list[Outcome]:
+        """Applies up to ``limit`` waiting events, oldest first, in one transaction.
+
+        Each event is claimed and applied in its own savepoint; a failing one is rolled
+        back alone and recorded as ``failed`` (see the module docstring). Returns the
+        outcomes (empty when nothing waits). Does not run ``after_apply``.
+        """
+        limit = limit or self._batch
+        try:
+            with self._turns.background(), self._database.transaction() as session:
+                return self._apply_batch(session, limit, stop)
+        except Exception as error:
+            log.warning(
+                "A batch of webhook events could not be committed (%s); applying them one by one",
+                type(error).__name__,
+            )
+        with self._database.session() as session:
+            ids = list(session.scalars(self._candidates(limit)))
+        outcomes: list[Outcome] = []
+        for event_row_id in ids:
+            if stop is not None and stop.is_set():
+                break
+            outcomes.append(self.apply_one(event_row_id))
+        return outcomes
+
+    @staticmethod
+    def _candidates(limit: int) -> Select[int]:
+        return (
+            select(WebhookEvent.id)
+            .where(WebhookEvent.status == EventStatus.RECEIVED)
+            .order_by(WebhookEvent.id)
+            .limit(limit)
+        )
+
+    def _apply_batch(self, session: Session, limit: int, stop: StopFlag | None) -> list[Outcome]:
+        query = self._candidates(limit)
+        if self._database.dialect == "postgresql":
+            # another applier's batch keeps its events; this one takes the next ones
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.scalars(query))
+        outcomes: list[Outcome] = []
+        for event_row_id in ids:
+            if outcomes and ((stop is not None and stop.is_set()) or self._turns.urgent_waiting()):
+                break  # commit what is applied; the rest waits for the next batch
+            outcomes.append(self._apply_in_savepoint(session, event_row_id))
+        return outcomes
+
+    def _apply_in_savepoint(self, session: Session, event_row_id: int) -> Outcome:
+        savepoint = session.begin_nested()
+        try:
+            outcome = self._claim_and_apply(session, event_row_id, shared_writer=True)
+            savepoint.commit()
+            return outcome
+        except (EventRejected, Unnormalisable, BillbridgeError) as error:
+            savepoint.rollback()
+            return self._mark_failure(session, event_row_id, error, str(error))
+        except Exception as error:
+            savepoint.rollback()  # raises if the whole transaction is lost: batch retried
+            log.error("Applying webhook event %s failed", event_row_id, exc_info=error)
+            return self._mark_failure(session, event_row_id, error, _unexpected(error))
 
     def _run_after_apply(self) -> None:
         if self._after_apply is None:
@@ -211,13 +280,26 @@ class EventApplier:
             return self._record_failure(event_row_id, error, str(error))
         except Exception as error:
             log.error("Applying webhook event %s failed", event_row_id, exc_info=error)
-            reason = (
-                f"Applying the event failed unexpectedly ({type(error).__name__}); "
-                "the details are in the log."
-            )
-            return self._record_failure(event_row_id, error, reason)
+            return self._record_failure(event_row_id, error, _unexpected(error))
 
-    def _claim_and_apply(self, session: Session, event_row_id: int) -> Outcome:
+    def _writer(self, connection: Connection) -> PageWriter:
+        """A writer per connection (and thread), kept so its statements compile once."""
+        key = (
+            threading.get_ident(),
+            connection.id,
+            connection.mode,
+            json.dumps(connection.settings or {}, sort_keys=True, default=str),
+        )
+        writer = self._writers.get(key)
+        if writer is None:
+            if len(self._writers) > 64:
+                self._writers.clear()
+            writer = self._writers[key] = writer_for(connection)
+        return writer
+
+    def _claim_and_apply(
+        self, session: Session, event_row_id: int, *, shared_writer: bool = False
+    ) -> Outcome:
         now = self._clock()
         claimed = session.execute(
             update(WebhookEvent)
@@ -248,7 +330,8 @@ class EventApplier:
             self._adopt_identity(session, event, parsed.event_id)
         event.event_type = parsed.event_type
         event.event_time = parsed.event_time
-        changes = apply_event(session, connection, parsed, now)
+        writer = self._writer(connection) if shared_writer else None
+        changes = apply_event(session, connection, parsed, now, writer)
         event.changes = changes.as_dict()
         if not changes.changed:
             event.status = EventStatus.IGNORED
@@ -272,17 +355,24 @@ class EventApplier:
         event.event_id = event_id
 
     def _record_failure(self, event_row_id: int, error: BaseException, reason: str) -> Outcome:
-        status = EventStatus.REJECTED if isinstance(error, EventRejected) else EventStatus.FAILED
         with self._turns.background(), self._database.transaction() as session:
-            result = session.execute(
-                update(WebhookEvent)
-                .where(
-                    WebhookEvent.id == event_row_id,
-                    WebhookEvent.status == EventStatus.RECEIVED,
-                )
-                .values(status=status, reason=reason, attempts=WebhookEvent.attempts + 1)
-                .execution_options(synchronize_session=False)
+            return self._mark_failure(session, event_row_id, error, reason)
+
+    @staticmethod
+    def _mark_failure(
+        session: Session, event_row_id: int, error: BaseException, reason: str
+    ) -> Outcome:
+        """Marks a still-waiting event ``failed`` (``rejected`` if it does not parse)."""
+        status = EventStatus.REJECTED if isinstance(error, EventRejected) else EventStatus.FAILED
+        result = session.execute(
+            update(WebhookEvent)
+            .where(
+                WebhookEvent.id == event_row_id,
+                WebhookEvent.status == EventStatus.RECEIVED,
             )
+            .values(status=status, reason=reason, attempts=WebhookEvent.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
         if getattr(result, "rowcount", 0) != 1:
             return Outcome(event_row_id, "skipped")
         return Outcome(event_row_id, status, reason)
@@ -316,6 +406,13 @@ class EventApplier:
         if outcome.status == EventStatus.APPLIED:
             self._run_after_apply()
         return outcome
+
+
+def _unexpected(error: BaseException) -> str:
+    return (
+        f"Applying the event failed unexpectedly ({type(error).__name__}); "
+        "the details are in the log."
+    )
 
 
 def describe_body(body: str) -> str:

@@ -127,10 +127,17 @@ class EventApplication:
         connection: the Zoho Billing connection the event belongs to.
         event: the parsed event.
         now: the write time (``synced_at``); its date is "today" for overdue invoices.
+        writer: a writer for this connection to reuse (see :func:`writer_for`): it keeps
+            its compiled statements, so a batch of events does not compile them again.
     """
 
     def __init__(
-        self, session: Session, connection: Connection, event: ParsedEvent, now: datetime
+        self,
+        session: Session,
+        connection: Connection,
+        event: ParsedEvent,
+        now: datetime,
+        writer: PageWriter | None = None,
     ) -> None:
         self._session = session
         self._connection = connection
@@ -139,20 +146,8 @@ class EventApplication:
         self._today: date = now.date()
         currency = (connection.settings or {}).get("currency")
         self._currency = str(currency).upper() if currency else None
-        try:
-            identity = IdentityRule.from_settings(dict(connection.settings or {}))
-        except ConfigurationError:
-            identity = IdentityRule()
-        self._identity = identity
-        self._writer = PageWriter(
-            WriteContext(
-                connection_id=connection.id,
-                run_id=None,
-                identity=identity,
-                import_only=connection.mode == SyncMode.IMPORT_ONLY.value,
-                kind=ConnectionKind.ZOHO_BILLING.value,
-            )
-        )
+        self._writer = writer if writer is not None else writer_for(connection)
+        self._identity = self._writer.ctx.identity
         self.changes = Changes()
 
     def run(self) -> Changes:
@@ -342,8 +337,37 @@ class EventApplication:
         return update
 
 
+def writer_for(connection: Connection) -> PageWriter:
+    """The sync writer for ``connection``'s events: its identity rule and import mode."""
+    try:
+        identity = IdentityRule.from_settings(dict(connection.settings or {}))
+    except ConfigurationError:
+        identity = IdentityRule()
+    return PageWriter(
+        WriteContext(
+            connection_id=connection.id,
+            run_id=None,
+            identity=identity,
+            import_only=connection.mode == SyncMode.IMPORT_ONLY.value,
+            kind=ConnectionKind.ZOHO_BILLING.value,
+        )
+    )
+
+
 def apply_event(
-    session: Session, connection: Connection, event: ParsedEvent, now: datetime
+    session: Session,
+    connection: Connection,
+    event: ParsedEvent,
+    now: datetime,
+    writer: PageWriter | None = None,
 ) -> Changes:
-    """Applies ``event`` to ``connection``'s records in ``session`` (no commit)."""
-    return EventApplication(session, connection, event, now).run()
+    """Applies ``event`` to ``connection``'s records in ``session`` (no commit).
+
+    Args:
+        session: the transaction's session.
+        connection: the event's Zoho Billing connection.
+        event: the parsed event.
+        now: the write time.
+        writer: a :func:`writer_for` this connection to reuse across a batch.
+    """
+    return EventApplication(session, connection, event, now, writer).run()

@@ -105,6 +105,10 @@ class WriteTurns:
                 self._held.value = 0
                 self._condition.notify_all()
 
+    def urgent_waiting(self) -> bool:
+        """Whether an urgent turn is waiting now (a background turn should end soon)."""
+        return self.enabled and int(self._urgent_waiting.value) > 0
+
     def busy(self) -> bool:
         """Whether an urgent turn ended within the busy window."""
         last = float(self._last_urgent.value)
