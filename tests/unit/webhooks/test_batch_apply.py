@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from desktop.storage.models import AccountSource, Invoice, Subscription, WebhookEvent
 from desktop.webhooks import applier as applier_module
 from desktop.webhooks.applier import EventApplier
+from desktop.webhooks.apply import apply_event
 from desktop.webhooks.store import Incoming, write_events
 from desktop.webhooks.turns import WriteTurns
 from tests.unit.webhooks.webhook_seed import (
@@ -123,7 +124,7 @@ def test_a_failing_event_rolls_back_alone_and_its_neighbours_stay_applied(
 def test_an_unexpected_error_fails_only_its_event(
     seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = applier_module.apply_event
+    real = apply_event
 
     def flaky(session: Any, connection: Any, parsed: Any, now: Any, writer: Any = None) -> Any:
         changes = real(session, connection, parsed, now, writer)
