@@ -14,7 +14,10 @@ Streams and their sources:
 * **accounts** — ``/customers``;
 * **users** — also ``/customers``: each customer is its own primary user
   (``customer:<id>``), plus one user per entry of ``contacts[]``
-  (``contact:<customer id>:<contact id>``);
+  (``contact:<customer id>:<contact id>``). The users stream keeps its own cursor (its
+  rows and cursor still commit together, page by page), but while its cursor equals the
+  accounts stream's — always, after a completed run — both streams are given the same
+  ``/customers`` answers: one request per page for the two streams;
 * **subscriptions** — ``/subscriptions`` (MRR: see :mod:`desktop.sync.chargebee_normalise`);
 * **invoices** — ``/invoices``.
 
@@ -51,6 +54,7 @@ page with the same filter.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar, Final
@@ -82,6 +86,10 @@ from desktop.timeutil import Clock
 __all__ = ["ChargebeeConnector", "is_test_site"]
 
 PAGE_SIZE: Final[int] = 100
+#: Lists read by more than one stream (accounts and users), whose pages are shared.
+_SHARED_LISTS: Final[frozenset[str]] = frozenset({"customers"})
+#: Shared answers kept for the other stream at most (pages, about 100 KB each).
+SHARED_PAGES: Final[int] = 16
 #: How many pages ``fetch_account`` reads per list at most (10,000 records).
 MAX_ACCOUNT_PAGES: Final[int] = 100
 
@@ -155,6 +163,9 @@ class ChargebeeConnector:
         token = base64.b64encode(f"{key}:".encode()).decode("ascii")
         self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
         self._catalog_version: str | None = None
+        self._shared: dict[
+            tuple[str, tuple[tuple[str, str], ...]], asyncio.Future[tuple[dict[str, Any], int]]
+        ] = {}
 
     # ------------------------------------------------------------------ plumbing
 
@@ -180,6 +191,49 @@ class ChargebeeConnector:
             )
         except AuthorisationError:
             raise self._refused() from None
+
+    async def _list_page(
+        self, path: str, params: list[tuple[str, str]]
+    ) -> tuple[dict[str, Any], int]:
+        """A list page and when the site answered it (``Date``, else the local clock).
+
+        The accounts and users streams both read ``/customers`` with equal cursors: the
+        first of them to ask for a page fetches it and the other is given the same answer
+        (one request for both). Answers the other stream has not asked for within
+        :data:`SHARED_PAGES` later pages are dropped (it then fetches its own).
+        """
+        if path not in _SHARED_LISTS:
+            return await self._fetch_page(path, params)
+        key = (path, tuple(params))
+        shared = self._shared.pop(key, None)
+        if shared is not None:
+            return await shared
+        future: asyncio.Future[tuple[dict[str, Any], int]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._shared[key] = future
+        while len(self._shared) > SHARED_PAGES:
+            self._shared.pop(next(iter(self._shared)))
+        try:
+            answer = await self._fetch_page(path, params)
+        except BaseException as error:
+            if self._shared.get(key) is future:
+                del self._shared[key]
+            if isinstance(error, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(error)
+                future.exception()  # retrieved: the waiting stream (if any) raises it too
+            raise
+        future.set_result(answer)
+        return answer
+
+    async def _fetch_page(
+        self, path: str, params: list[tuple[str, str]]
+    ) -> tuple[dict[str, Any], int]:
+        asked = int(self._clock().timestamp())
+        data, answered = await self._get_dated(path, params)
+        return data, answered if answered is not None else asked
 
     def _refused(self) -> AuthorisationError:
         return AuthorisationError(
@@ -277,12 +331,8 @@ class ChargebeeConnector:
                 params.append(("item_type[is]", "plan"))
             if offset:
                 params.append(("offset", offset))
-            if tracker.started:
-                data = await self._get(path, params)
-            else:
-                asked = int(self._clock().timestamp())
-                data, answered = await self._get_dated(path, params)
-                tracker.begin(answered if answered is not None else asked)
+            data, answered = await self._list_page(path, params)
+            tracker.begin(answered)
             records, problems = self._read_list(stream, data, key, normalise, tracker)
             next_offset = data.get("next_offset")
             offset = next_offset if isinstance(next_offset, str) and next_offset else None
