@@ -115,10 +115,8 @@ def billbridge(size: int, folder: Path) -> Row:
     if summary.status != "succeeded":
         raise RuntimeError(f"the sync ended {summary.status}: {summary.message}")
     records = counts["accounts"] + counts["subscriptions"] + counts["invoices"] + counts["plans"]
-    # the lists Billbridge reads: customers twice (accounts, users), then the others
-    minimum = 1 + sum(
-        _pages(counts[k]) for k in ("accounts", "accounts", "subscriptions", "invoices", "plans")
-    )
+    # /configurations, then each list once (accounts and users share /customers)
+    minimum = 1 + sum(_pages(counts[k]) for k in ("accounts", "subscriptions", "invoices", "plans"))
     return Row(
         "Billbridge",
         counts["accounts"],
