@@ -23,11 +23,15 @@ Usage::
 
 ``--sample`` also prints where the main thread was (its Python stack) during stalls.
 
-As in the app, the window's start-up objects are frozen out of the garbage collector
-(:func:`desktop.app.freeze_start_up_objects`) and the sync's child process lowers its CPU
-priority (``nice +10``, :data:`desktop.sync.subprocess_runner.CHILD_NICENESS`). The
-sandbox child is niced as well (+10): it stands in for a vendor's servers, which do not
-share the user's cores. The table's header says both, and the machine's load average.
+As in the app: True/False are guarded against PySide6 6.12's ``emit()`` reference leak
+(:mod:`desktop.views.qt_workarounds`; without it a long scrolling run aborts), the
+window's start-up objects are frozen out of the garbage collector
+(:func:`desktop.app.freeze_start_up_objects`), worker threads hand the GIL back to the
+window's thread after 1 ms (:func:`desktop.app.prefer_the_window_thread`), and the sync's
+child process lowers its CPU priority (``nice +10``,
+:data:`desktop.sync.subprocess_runner.CHILD_NICENESS`). The sandbox child is niced as
+well (+10): it stands in for a vendor's servers, which do not share the user's cores.
+The table's header says so, and the machine's load average.
 """
 
 from __future__ import annotations
@@ -57,7 +61,12 @@ sys.path.insert(0, str(ROOT))
 from PySide6.QtCore import QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from desktop.app import build_services, build_window, freeze_start_up_objects  # noqa: E402
+from desktop.app import (  # noqa: E402
+    build_services,
+    build_window,
+    freeze_start_up_objects,
+    prefer_the_window_thread,
+)
 from desktop.sandbox.credentials import CHARGEBEE_KEYS  # noqa: E402
 from desktop.sandbox.facade import Sandbox  # noqa: E402
 from desktop.secrets import MemorySecretStore  # noqa: E402
@@ -68,6 +77,7 @@ from desktop.sync.subprocess_runner import CHILD_NICENESS  # noqa: E402
 from desktop.views.accounts import AccountsPage  # noqa: E402
 from desktop.views.connections import ConnectionsPage  # noqa: E402
 from desktop.views.connections_actions import EngineActions  # noqa: E402
+from desktop.views.qt_workarounds import guard_signal_emit_refcount  # noqa: E402
 
 MODES = ("in-process", "subprocess")
 #: How much the sandbox child lowers its CPU priority (it stands in for remote servers).
@@ -365,7 +375,8 @@ def print_table(accounts: int, results: list[Result], sandbox: str, load_before:
     print(
         f"sync child niced +{CHILD_NICENESS}; sandbox "
         + (f"child niced +{SANDBOX_NICENESS}" if sandbox == "process" else "threads, not niced")
-        + "; start-up objects frozen out of the GC"
+        + "; start-up objects frozen out of the GC; GIL switch interval "
+        + f"{sys.getswitchinterval() * 1000:g} ms"
     )
     print(f"machine: before {load_before}; after {_load()}")
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
@@ -396,6 +407,8 @@ def main() -> int:
         ("idle",) if args.idle else ACTIVITIES if args.activity == "both" else (args.activity,)
     )
 
+    guard_signal_emit_refcount()  # as run_app does (PySide6 6.12 emit() reference leak)
+    prefer_the_window_thread()  # as run_app does
     app = QApplication(sys.argv[:1])
     load_before = _load()
     print(f"building a sandbox of {args.accounts:,} customers ({args.sandbox})…", flush=True)

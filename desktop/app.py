@@ -50,6 +50,7 @@ from desktop.views.jobs import JobRunner
 from desktop.views.main_window import MainWindow
 from desktop.views.models.loader import QueryLoader
 from desktop.views.page import Page
+from desktop.views.qt_workarounds import guard_signal_emit_refcount
 from desktop.views.schedule_ticker import ScheduleTicker
 from desktop.views.settings_page import SettingsPage
 from desktop.views.sync_errors import SyncErrorsPage
@@ -333,6 +334,17 @@ def build_window(services: Services) -> MainWindow:
     return window
 
 
+#: Seconds a background thread may hold the GIL while the window's thread waits for it
+#: (Python's default is 0.005). Qt calls into Python for every model lookup of a repaint;
+#: each call waits for the GIL when the loader or a job thread is running Python code.
+WINDOW_SWITCH_INTERVAL = 0.001
+
+
+def prefer_the_window_thread() -> None:
+    """Lets the window's thread get the GIL back sooner from the app's worker threads."""
+    sys.setswitchinterval(WINDOW_SWITCH_INTERVAL)
+
+
 def freeze_start_up_objects() -> None:
     """Takes everything alive after start-up out of the garbage collector's walks.
 
@@ -376,6 +388,8 @@ def first_demo_syncs(services: Services) -> None:
 def run_app(db_url: str | None, demo: bool = False) -> int:
     """Runs the desktop app until its window closes; returns the exit code."""
     configure_logging()
+    guard_signal_emit_refcount()
+    prefer_the_window_thread()
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
