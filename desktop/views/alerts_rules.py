@@ -13,18 +13,16 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -32,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from desktop.health import (
     AlertRuleView,
-    ConditionError,
     count_matching_accounts,
     delete_rule,
     evaluate_alerts,
@@ -43,12 +40,12 @@ from desktop.health import (
 from desktop.jobs import JobContext
 from desktop.storage.database import Database
 from desktop.timeutil import Clock, utc_now
-from desktop.views.health_conditions import ConditionEditor, LiveCounter
 from desktop.views.jobs import JobRunner
 from desktop.views.models.formatting import ALERT_COLOUR, WARN_COLOUR, status_text
 from desktop.views.models.loader import Loader
 from desktop.views.models.table import ColumnSpec, RowsTableModel
-from desktop.views.widgets.common import Banner, make_table
+from desktop.views.widgets.common import make_table
+from desktop.views.widgets.condition_editor import ListBesideEditor, LiveConditionEditor
 
 SEVERITY_COLOURS = {"critical": ALERT_COLOUR, "warning": WARN_COLOUR}
 
@@ -96,32 +93,21 @@ class RuleEditor(QWidget):
         self._select_after_load: str | None = None
         self.model: RowsTableModel[AlertRuleView] = RowsTableModel(RULE_COLUMNS, self)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
         self.table = make_table(self.model, sortable=False)
         self.table.setColumnWidth(0, 34)
         self.table.setColumnWidth(1, 230)
         self.table.setColumnWidth(2, 80)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
-        left_layout.addWidget(self.table, 1)
-        left_buttons = QHBoxLayout()
         self.new_button = QPushButton("New rule")
         self.new_button.clicked.connect(self.new_rule)
         self.toggle_button = QPushButton("Disable")
         self.toggle_button.clicked.connect(self._toggle)
         self.delete_button = QPushButton("Delete…")
         self.delete_button.clicked.connect(self._delete)
-        for button in (self.new_button, self.toggle_button, self.delete_button):
-            left_buttons.addWidget(button)
-        left_buttons.addStretch(1)
-        left_layout.addLayout(left_buttons)
-        splitter.addWidget(left)
-
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(8, 0, 0, 0)
+        split = ListBesideEditor(
+            self.table, [self.new_button, self.toggle_button, self.delete_button]
+        )
+        right_layout = split.editor_layout
         form = QFormLayout()
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. Invoice overdue more than 15 days")
@@ -137,17 +123,25 @@ class RuleEditor(QWidget):
         form.addRow("Severity:", self.severity)
         form.addRow("Description:", self.description)
         right_layout.addLayout(form)
-        self.conditions = ConditionEditor("alert")
-        self.conditions.changed.connect(self._condition_changed)
-        right_layout.addWidget(self.conditions)
-        self.preview = QLabel("")
-        self.preview.setObjectName("rulePreview")
-        font = self.preview.font()
-        font.setBold(True)
-        self.preview.setFont(font)
-        right_layout.addWidget(self.preview)
-        self.banner = Banner()
-        right_layout.addWidget(self.banner)
+
+        def count(condition: Any) -> Callable[[], int]:
+            return lambda: count_matching_accounts(database, condition, clock)
+
+        self.editor = LiveConditionEditor(
+            "alert",
+            jobs,
+            count,
+            title="Counting matching accounts",
+            key="health:rule-count",
+            preview_name="rulePreview",
+            counting="Counting",
+        )
+        self.editor.changed.connect(self._edited)
+        self.editor.counted.connect(self._show_count)
+        self.conditions = self.editor.conditions
+        self.preview = self.editor.preview
+        self.banner = self.editor.banner
+        right_layout.addWidget(self.editor)
         right_layout.addStretch(1)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -159,17 +153,7 @@ class RuleEditor(QWidget):
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.save_button)
         right_layout.addLayout(buttons)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
-
-        self.counter = LiveCounter(jobs, "Counting matching accounts", "health:rule-count")
-        self.counter.result.connect(self._show_count)
-        self.counter.failed.connect(self._count_failed)
-        self.counter.busy.connect(self._count_busy)
+        split.attach(self)
         self._dirty = False
         self._update_buttons()
 
@@ -234,20 +218,6 @@ class RuleEditor(QWidget):
         self._dirty = True
         self._update_buttons()
 
-    def _condition_changed(self) -> None:
-        self._edited()
-        try:
-            condition = self.conditions.parsed()
-        except ConditionError as error:
-            self.counter.cancel()
-            self.preview.setText("")
-            self.banner.show_message(str(error), "warning")
-            self._update_buttons()
-            return
-        self.banner.show_message("")
-        database, clock = self._database, self._clock
-        self.counter.request(lambda: count_matching_accounts(database, condition, clock))
-
     def _show_count(self, count: object) -> None:
         number = int(count) if isinstance(count, int) else 0
         self.preview.setText(
@@ -256,25 +226,13 @@ class RuleEditor(QWidget):
             else "Matches no account now."
         )
 
-    def _count_failed(self, message: str) -> None:
-        self.preview.setText("")
-        self.banner.show_message(message, "warning")
-
-    def _count_busy(self, busy: bool) -> None:
-        if busy and not self.preview.text().endswith("…"):
-            self.preview.setText((self.preview.text() or "Counting") + " …")
-
     def _update_buttons(self) -> None:
         has_rule = self._current is not None
         self.toggle_button.setEnabled(has_rule)
         self.delete_button.setEnabled(has_rule)
         if self._current is not None:
             self.toggle_button.setText("Disable" if self._current.enabled else "Enable")
-        valid = True
-        try:
-            self.conditions.parsed()
-        except ConditionError:
-            valid = False
+        valid = self.editor.is_valid()
         self.save_button.setEnabled(self._dirty and valid and bool(self.name.text().strip()))
         self.revert_button.setEnabled(self._dirty and has_rule)
 
@@ -306,10 +264,8 @@ class RuleEditor(QWidget):
 
     def save(self) -> None:
         """Validates and saves the edited rule, then evaluates the rules again."""
-        try:
-            condition = self.conditions.parsed()
-        except ConditionError as error:
-            self.banner.show_message(str(error), "warning")
+        condition = self.editor.checked()
+        if condition is None:
             return
         name = self.name.text().strip()
         if not name:

@@ -3,17 +3,18 @@
 The editor offers the fields of :func:`desktop.health.fields_for` with the operators
 each field's kind accepts, and builds the condition's JSON form; validation is the core's
 (:func:`desktop.health.parse_condition`), whose :class:`~desktop.health.ConditionError`
-sentences the editors show as they are. :class:`LiveCounter` runs a preview (a count) on
-the job runner once typing pauses; the newest request wins.
+sentences the editors show as they are (through
+:class:`~desktop.views.widgets.condition_editor.LiveConditionEditor`, which also counts
+the matches while the rows change).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from PySide6.QtCore import QDate, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -29,7 +30,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.errors import BillbridgeError
 from desktop.health import (
     FIELDS,
     OPERATOR_LABELS,
@@ -40,8 +40,6 @@ from desktop.health import (
     fields_for,
     parse_condition,
 )
-from desktop.jobs import JobContext
-from desktop.views.jobs import JobRunner
 from desktop.views.models.formatting import status_text
 
 _ENTITY_TITLES = {"invoice": "Invoice", "subscription": "Subscription", "account": "Account"}
@@ -529,96 +527,3 @@ class ConditionEditor(QWidget):
     def parsed(self) -> Any:
         """The validated condition (raises :class:`ConditionError` with the reason)."""
         return parse_condition(self.condition_json())
-
-
-class LiveCounter(QObject):
-    """Runs a preview on the job runner once requests pause; the newest request wins.
-
-    Args:
-        jobs: the job runner.
-        title: the job's title ("Counting matching accounts").
-        key: the job key (one preview at a time per counter).
-        delay_ms: how long requests must pause before the preview runs.
-
-    Signals:
-        result(object): the newest request's result.
-        failed(str): the newest request failed (a sentence).
-        busy(bool): a preview is waiting or running.
-    """
-
-    result = Signal(object)
-    failed = Signal(str)
-    busy = Signal(bool)
-
-    def __init__(
-        self,
-        jobs: JobRunner,
-        title: str,
-        key: str,
-        delay_ms: int = 300,
-        parent: QObject | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self._jobs = jobs
-        self._title = title
-        self._key = key
-        self._work: Callable[[], Any] | None = None
-        self._generation = 0
-        self._running = False
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(delay_ms)
-        self._timer.timeout.connect(self._start)
-
-    def request(self, work: Callable[[], Any]) -> None:
-        """Asks for ``work()`` to run once requests pause (replaces a waiting request)."""
-        self._work = work
-        self._generation += 1
-        self.busy.emit(True)
-        self._timer.start()
-
-    def cancel(self) -> None:
-        """Forgets a waiting request (a running one's result is ignored)."""
-        self._timer.stop()
-        self._work = None
-        self._generation += 1
-        self.busy.emit(False)
-
-    def _start(self) -> None:
-        work = self._work
-        if work is None or self._running:
-            return  # a running preview starts the newest one when it ends
-        self._work = None
-        self._running = True
-        generation = self._generation
-
-        def run(_context: JobContext) -> Any:
-            return work()
-
-        try:
-            handle = self._jobs.run(
-                run,
-                title=self._title,
-                key=self._key,
-                changes_data=False,
-                on_success=lambda value: self._done(generation, True, value),
-                on_error=lambda message: self._done(generation, False, message),
-            )
-        except BillbridgeError as error:
-            self._running = False
-            self.failed.emit(str(error))
-            return
-        handle.cancelled.connect(lambda: self._done(generation, False, None))
-
-    def _done(self, generation: int, ok: bool, value: Any) -> None:
-        self._running = False
-        if self._work is not None:
-            self._start()
-            return
-        if generation != self._generation:
-            return
-        self.busy.emit(False)
-        if ok:
-            self.result.emit(value)
-        elif value is not None:
-            self.failed.emit(str(value))

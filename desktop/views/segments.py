@@ -8,26 +8,23 @@ export run on the job runner. *Open as accounts list* asks the window (through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
-    QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 from sqlalchemy.orm import Session
 
 from desktop.health import (
-    ConditionError,
     SegmentPreview,
     SegmentView,
     count_and_mrr,
@@ -36,17 +33,16 @@ from desktop.health import (
     list_segments,
     save_segment,
 )
-from desktop.health.conditions import FIELDS
 from desktop.jobs import JobContext
 from desktop.money import format_money
 from desktop.storage.database import Database
 from desktop.timeutil import Clock, utc_now
-from desktop.views.health_conditions import ConditionEditor, LiveCounter
 from desktop.views.jobs import JobRunner
 from desktop.views.models.formatting import date_text
 from desktop.views.models.loader import Loader
 from desktop.views.models.table import ColumnSpec, RowsTableModel
-from desktop.views.widgets.common import Banner, make_table
+from desktop.views.widgets.common import make_table
+from desktop.views.widgets.condition_editor import ListBesideEditor, LiveConditionEditor
 
 SEGMENT_COLUMNS: list[ColumnSpec[SegmentView]] = [
     ColumnSpec("Segment", lambda s: s.name, tooltip=lambda s: s.description),
@@ -96,29 +92,16 @@ class SegmentsView(QWidget):
         self.last_preview: SegmentPreview | None = None
         self.model: RowsTableModel[SegmentView] = RowsTableModel(SEGMENT_COLUMNS, self)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
         self.table = make_table(self.model, sortable=False)
         self.table.setColumnWidth(0, 170)
         self.table.setColumnWidth(1, 220)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
-        left_layout.addWidget(self.table, 1)
-        left_buttons = QHBoxLayout()
         self.new_button = QPushButton("New segment")
         self.new_button.clicked.connect(self.new_segment)
         self.delete_button = QPushButton("Delete…")
         self.delete_button.clicked.connect(self._delete)
-        left_buttons.addWidget(self.new_button)
-        left_buttons.addWidget(self.delete_button)
-        left_buttons.addStretch(1)
-        left_layout.addLayout(left_buttons)
-        splitter.addWidget(left)
-
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(8, 0, 0, 0)
+        split = ListBesideEditor(self.table, [self.new_button, self.delete_button])
+        right_layout = split.editor_layout
         form = QFormLayout()
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. At-risk Pro customers")
@@ -129,18 +112,26 @@ class SegmentsView(QWidget):
         form.addRow("Name:", self.name)
         form.addRow("Description:", self.description)
         right_layout.addLayout(form)
-        self.conditions = ConditionEditor("segment")
-        self.conditions.changed.connect(self._condition_changed)
-        right_layout.addWidget(self.conditions)
-        self.preview = QLabel("")
-        self.preview.setObjectName("segmentPreview")
-        font = self.preview.font()
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.15)
-        self.preview.setFont(font)
-        right_layout.addWidget(self.preview)
-        self.banner = Banner()
-        right_layout.addWidget(self.banner)
+
+        def count(condition: Any) -> Callable[[], SegmentPreview]:
+            return lambda: count_and_mrr(database, condition, clock)
+
+        self.editor = LiveConditionEditor(
+            "segment",
+            jobs,
+            count,
+            title="Counting the segment",
+            key="health:segment-count",
+            preview_name="segmentPreview",
+            note_slow=True,
+            preview_scale=1.15,
+        )
+        self.editor.changed.connect(self._edited)
+        self.editor.counted.connect(self._show_preview)
+        self.conditions = self.editor.conditions
+        self.preview = self.editor.preview
+        self.banner = self.editor.banner
+        right_layout.addWidget(self.editor)
         right_layout.addStretch(1)
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Open as accounts list")
@@ -157,17 +148,7 @@ class SegmentsView(QWidget):
         buttons.addWidget(self.save_as_button)
         buttons.addWidget(self.save_button)
         right_layout.addLayout(buttons)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
-
-        self.counter = LiveCounter(jobs, "Counting the segment", "health:segment-count")
-        self.counter.result.connect(self._show_preview)
-        self.counter.failed.connect(self._preview_failed)
-        self.counter.busy.connect(self._preview_busy)
+        split.attach(self)
         self.new_segment()
 
     # ---------------------------------------------------------------- loading
@@ -223,24 +204,6 @@ class SegmentsView(QWidget):
         self._dirty = True
         self._update_buttons()
 
-    def _condition_changed(self) -> None:
-        self._edited()
-        try:
-            condition = self.conditions.parsed()
-        except ConditionError as error:
-            self.counter.cancel()
-            self.preview.setText("")
-            self.banner.show_message(str(error), "warning")
-            self._update_buttons()
-            return
-        slow = [FIELDS[row.spec.name].label for row in self.conditions.rows if row.spec.slow]
-        self.banner.show_message(
-            f"{slow[0]} sums every invoice, so the count may take a few seconds." if slow else "",
-            "info",
-        )
-        database, clock = self._database, self._clock
-        self.counter.request(lambda: count_and_mrr(database, condition, clock))
-
     def _show_preview(self, preview: object) -> None:
         if not isinstance(preview, SegmentPreview):
             return
@@ -250,20 +213,8 @@ class SegmentsView(QWidget):
             f"{accounts} · MRR {format_money(preview.mrr_minor, preview.currency)}"
         )
 
-    def _preview_failed(self, message: str) -> None:
-        self.preview.setText("")
-        self.banner.show_message(message, "warning")
-
-    def _preview_busy(self, busy: bool) -> None:
-        if busy and self.preview.text() and not self.preview.text().endswith("…"):
-            self.preview.setText(self.preview.text() + " …")
-
     def _update_buttons(self) -> None:
-        valid = True
-        try:
-            self.conditions.parsed()
-        except ConditionError:
-            valid = False
+        valid = self.editor.is_valid()
         named = bool(self.name.text().strip())
         self.save_button.setEnabled(valid and named and self._dirty)
         self.save_as_button.setEnabled(valid and named and self._current is not None)
@@ -275,10 +226,8 @@ class SegmentsView(QWidget):
 
     def save(self, as_new: bool = False) -> None:
         """Saves the segment (a copy when ``as_new``)."""
-        try:
-            condition = self.conditions.parsed()
-        except ConditionError as error:
-            self.banner.show_message(str(error), "warning")
+        condition = self.editor.checked()
+        if condition is None:
             return
         name = self.name.text().strip()
         segment_id = None if as_new or self._current is None else self._current.id
@@ -340,12 +289,9 @@ class SegmentsView(QWidget):
 
     def open_as_list(self) -> None:
         """Asks to show the segment's accounts on the Accounts page."""
-        try:
-            condition = self.conditions.condition_json()
-            self.conditions.parsed()
-        except ConditionError as error:
-            self.banner.show_message(str(error), "warning")
+        if self.editor.checked() is None:
             return
+        condition = self.conditions.condition_json()
         name = self.name.text().strip() or "Unsaved segment"
         self.open_accounts.emit(name, condition)
 
@@ -359,10 +305,8 @@ class SegmentsView(QWidget):
 
     def export_to(self, path: Path) -> None:
         """Writes the segment's accounts to ``path`` as CSV, in the background."""
-        try:
-            condition = self.conditions.parsed()
-        except ConditionError as error:
-            self.banner.show_message(str(error), "warning")
+        condition = self.editor.checked()
+        if condition is None:
             return
         database, clock = self._database, self._clock
 
