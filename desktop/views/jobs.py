@@ -20,7 +20,9 @@ Every finished job emits :attr:`JobRunner.data_changed` so views refresh.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +35,21 @@ from desktop.errors import BillbridgeError
 from desktop.jobs import Cancelled, CancelToken, JobContext, Progress
 
 log = logging.getLogger(__name__)
+
+#: How much the app's worker threads (jobs, reads) lower their CPU priority, so that on a
+#: busy machine the window's thread gets a core first (Linux: niceness is per thread).
+WORKER_NICENESS = 5
+
+
+def lower_thread_priority(step: int = WORKER_NICENESS) -> None:
+    """Lowers the calling thread's CPU priority (a thread-pool initializer; Linux only)."""
+    if not hasattr(os, "setpriority"):
+        return
+    with contextlib.suppress(OSError):  # a platform or sandbox may refuse: not an error
+        thread = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, current + step))
+
 
 JobFunction = Callable[[JobContext], Any]
 
@@ -109,7 +126,9 @@ class JobRunner(QObject):
 
     def __init__(self, max_workers: int = 4, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="job")
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="job", initializer=lower_thread_priority
+        )
         self._jobs: list[JobHandle] = []
         self._closed = False
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.errors import BillbridgeError
 from desktop.jobs import JobContext, Progress
+from desktop.storage.database import open_database
 from desktop.views.jobs import JobRunner
+from desktop.views.models.loader import QueryLoader
 
 
 @pytest.fixture
@@ -101,3 +105,29 @@ def test_one_job_per_key(qtbot: QtBot, runner: JobRunner) -> None:
     with qtbot.waitSignal(handle.finished, timeout=5000):
         pass
     assert not runner.is_running("sync:1")
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread priorities are a Linux thing")
+def test_workers_run_at_a_lower_cpu_priority_than_the_window(qtbot: QtBot, tmp_path: Path) -> None:
+    # On a busy machine the window's thread must get a core before the app's own workers.
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    window = nice()
+    runner = JobRunner()
+    database = open_database(f"sqlite:///{tmp_path / 'w.sqlite3'}")
+    loader = QueryLoader(database)
+    try:
+        with qtbot.waitSignal(runner.data_changed, timeout=5000):
+            handle = runner.run(lambda _context: nice(), title="nice")
+            seen: list[int] = []
+            handle.succeeded.connect(seen.append)
+        read: list[int] = []
+        loader.submit(lambda _session: nice(), read.append)
+        qtbot.waitUntil(lambda: bool(read), timeout=5000)
+        assert seen[0] > window or seen[0] == 19
+        assert read[0] > window or read[0] == 19
+    finally:
+        runner.shutdown()
+        loader.shutdown()
+        database.close()

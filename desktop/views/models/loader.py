@@ -4,8 +4,10 @@ Item models ask for pages and details through a :class:`Loader`. Reads are short
 milliseconds) and must never appear as jobs in the status bar, so they do not go through
 the job runner (:mod:`desktop.views.jobs`), which is for long, visible, cancellable work.
 They run on one dedicated thread, each with its own Session, so a slow aggregate never
-blocks the window and never queues behind a sync. A model that asks again before an
-answer arrives simply ignores the stale answer (it tags requests with a generation).
+blocks the window and never queues behind a sync; the thread runs at a lower CPU
+priority than the window's (:func:`~desktop.views.jobs.lower_thread_priority`). A model
+that asks again before an answer arrives simply ignores the stale answer (it tags
+requests with a generation).
 
 Tests can use :class:`ImmediateLoader`, which runs the query at once on the calling
 thread (the STYLE's synchronous fake executor).
@@ -24,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from desktop.errors import BillbridgeError
 from desktop.storage.database import Database
+from desktop.views.jobs import lower_thread_priority
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,9 @@ class QueryLoader(QObject):
     def __init__(self, database: Database, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._database = database
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="query")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="query", initializer=lower_thread_priority
+        )
         self._closed = False
         self._answered.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
