@@ -47,6 +47,7 @@ from desktop.sync.zoho_normalise import Unnormalisable
 from desktop.timeutil import Clock
 from desktop.webhooks.apply import apply_event, writer_for
 from desktop.webhooks.events import EventRejected, parse_event, peek_identity
+from desktop.webhooks.grouped import Group, GroupWriteMismatch, fits_group
 from desktop.webhooks.store import EventStatus
 from desktop.webhooks.turns import WriteTurns
 
@@ -109,6 +110,8 @@ class EventApplier:
         after_apply: called once after each run that applied something.
         poll_seconds: how often the thread looks for events stored by other processes.
         batch: the most events applied in one transaction.
+        grouped: write runs of events that only update records with one write per stream
+            (see :mod:`desktop.webhooks.grouped`); ``False`` applies every event alone.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class EventApplier:
         after_apply: AfterApply | None = None,
         poll_seconds: float = 2.0,
         batch: int = BATCH,
+        grouped: bool = True,
     ) -> None:
         self._database = database
         self._clock = clock
@@ -127,6 +131,7 @@ class EventApplier:
         self._after_apply = after_apply
         self._poll = poll_seconds
         self._batch = batch
+        self._grouped = grouped
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -237,17 +242,86 @@ class EventApplier:
         )
 
     def _apply_batch(self, session: Session, limit: int, stop: StopFlag | None) -> list[Outcome]:
-        query = self._candidates(limit)
+        query = (
+            select(
+                WebhookEvent.id,
+                WebhookEvent.connection_id,
+                WebhookEvent.event_id,
+                WebhookEvent.body,
+            )
+            .where(WebhookEvent.status == EventStatus.RECEIVED)
+            .order_by(WebhookEvent.id)
+            .limit(limit)
+        )
         if self._database.dialect == "postgresql":
             # another applier's batch keeps its events; this one takes the next ones
             query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
+        rows = session.execute(query).all()
         outcomes: list[Outcome] = []
-        for event_row_id in ids:
-            if outcomes and ((stop is not None and stop.is_set()) or self._turns.urgent_waiting()):
+        group: Group | None = None
+        for row_id, connection_id, event_id, body in rows:
+            if (outcomes or (group is not None and group.planned)) and (
+                (stop is not None and stop.is_set()) or self._turns.urgent_waiting()
+            ):
                 break  # commit what is applied; the rest waits for the next batch
-            outcomes.append(self._apply_in_savepoint(session, event_row_id))
+            if event_id is not None and self._grouped:
+                if group is not None and group.connection.id != connection_id:
+                    outcomes.extend(self._write_group(session, group))
+                    group = None
+                group, added = self._try_group(session, group, row_id, connection_id, body)
+                if added:
+                    continue
+            if group is not None:
+                outcomes.extend(self._write_group(session, group))
+                group = None
+            outcomes.append(self._apply_in_savepoint(session, row_id))
+        if group is not None:
+            outcomes.extend(self._write_group(session, group))
         return outcomes
+
+    def _try_group(
+        self, session: Session, group: Group | None, row_id: int, connection_id: int, body: str
+    ) -> tuple[Group | None, bool]:
+        """Adds the event to ``group`` (of its connection, or a new one) when it fits.
+
+        Returns:
+            The group, and whether the event was added to it.
+        """
+        try:
+            parsed = parse_event(body.encode("utf-8"))
+        except EventRejected:
+            return group, False
+        connection = session.get(Connection, connection_id)
+        if connection is None:
+            return group, False
+        writer = self._writer(connection)
+        if not fits_group(connection, parsed, writer):
+            return group, False
+        target = group if group is not None else Group(connection, writer, self._clock())
+        try:
+            target.add(session, row_id, parsed)
+        except Exception:  # the ordinary path applies it (and records why it fails)
+            return group, False
+        return target, True
+
+    def _write_group(self, session: Session, group: Group) -> list[Outcome]:
+        """Writes a group in its own savepoint; if that fails, its events go one by one."""
+        if not group.planned:
+            return []
+        savepoint = session.begin_nested()
+        try:
+            written = group.write(session)
+            savepoint.commit()
+            return [Outcome(row_id, status, reason) for row_id, status, reason in written]
+        except Exception as error:
+            savepoint.rollback()
+            if not isinstance(error, GroupWriteMismatch):
+                log.warning(
+                    "Writing %d webhook events together failed (%s); applying them one by one",
+                    len(group.planned),
+                    type(error).__name__,
+                )
+        return [self._apply_in_savepoint(session, row_id) for row_id in group.row_ids]
 
     def _apply_in_savepoint(self, session: Session, event_row_id: int) -> Outcome:
         savepoint = session.begin_nested()

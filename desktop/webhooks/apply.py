@@ -38,7 +38,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
@@ -114,9 +114,45 @@ def _major(minor: int, currency: str | None) -> str:
 
 
 @dataclass
-class _Stored:
+class StoredState:
+    """What is stored for a record: its raw payload and when it last changed."""
+
     raw: dict[str, Any]
     updated_at: datetime | None
+
+
+class InvoiceState(Protocol):
+    """The invoice fields a payment reads (a stored row or a record about to be written)."""
+
+    @property
+    def source_id(self) -> str:
+        """Its id at the source."""
+        ...
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """Its payload."""
+        ...
+
+    @property
+    def currency(self) -> str | None:
+        """Its currency."""
+        ...
+
+    @property
+    def status(self) -> str:
+        """Its normalised status."""
+        ...
+
+    @property
+    def total_minor(self) -> int:
+        """Its total in minor units."""
+        ...
+
+    @property
+    def amount_due_minor(self) -> int:
+        """What is still due, in minor units."""
+        ...
 
 
 class EventApplication:
@@ -180,7 +216,7 @@ class EventApplication:
 
     # ------------------------------------------------------------------ helpers
 
-    def _stored(self, stream: Stream, source_id: str) -> _Stored | None:
+    def _stored(self, stream: Stream, source_id: str) -> StoredState | None:
         table = _TABLES[stream]
         row = self._session.execute(
             select(table.c.raw, table.c.source_updated_at).where(
@@ -189,7 +225,7 @@ class EventApplication:
         ).first()
         if row is None:
             return None
-        return _Stored(dict(row.raw or {}), row.source_updated_at)
+        return StoredState(dict(row.raw or {}), row.source_updated_at)
 
     def _when(self, incoming: dict[str, Any]) -> datetime | None:
         """The time of an incoming object: its own ``updated_time``, else the event's."""
@@ -276,12 +312,7 @@ class EventApplication:
             invoice_id = zn.text(reference, "invoice_id")
             if invoice_id is None:
                 continue
-            stored = self._session.scalar(
-                select(Invoice).where(
-                    Invoice.connection_id == self._connection.id,
-                    Invoice.source_id == invoice_id,
-                )
-            )
+            stored = self._invoice(invoice_id)
             if stored is None:
                 self.changes.notes.append(
                     f"Invoice {invoice_id} is not in the workspace yet; the next sync adds it."
@@ -301,8 +332,17 @@ class EventApplication:
                 "The payment names no invoice Billbridge keeps; nothing was changed."
             )
 
+    def _invoice(self, invoice_id: str) -> InvoiceState | None:
+        """The stored invoice a payment names, read afresh (an earlier event of the same
+        transaction may have changed it)."""
+        return self._session.scalar(
+            select(Invoice)
+            .where(Invoice.connection_id == self._connection.id, Invoice.source_id == invoice_id)
+            .execution_options(populate_existing=True)
+        )
+
     def _payment_update(
-        self, row: Invoice, payment: dict[str, Any], reference: dict[str, Any]
+        self, row: InvoiceState, payment: dict[str, Any], reference: dict[str, Any]
     ) -> dict[str, Any] | None:
         """The invoice fields a payment changes, in Zoho's words (``None``: no change)."""
         if self._event.event_type == "payment_declined":

@@ -10,9 +10,9 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
 from desktop.storage.models import AccountSource, Invoice, Subscription, WebhookEvent
-from desktop.webhooks import applier as applier_module
+from desktop.sync import zoho_normalise
 from desktop.webhooks.applier import EventApplier
-from desktop.webhooks.apply import apply_event
+from desktop.webhooks.grouped import Group, GroupWriteMismatch
 from desktop.webhooks.store import Incoming, write_events
 from desktop.webhooks.turns import WriteTurns
 from tests.unit.webhooks.webhook_seed import (
@@ -54,6 +54,12 @@ def _subscription_status(seeded: Seeded) -> str:
         return session.scalars(select(Subscription.status)).one()
 
 
+@pytest.fixture(params=[True, False], ids=["grouped", "one-by-one"])
+def grouped(request: pytest.FixtureRequest) -> bool:
+    """Whether runs of updates are written per stream (the default) or event by event."""
+    return bool(request.param)
+
+
 def _commits(seeded: Seeded) -> list[int]:
     """Counts the workspace's commits from now on (one item per commit)."""
     commits: list[int] = []
@@ -61,12 +67,14 @@ def _commits(seeded: Seeded) -> list[int]:
     return commits
 
 
-def test_a_batch_applies_many_events_in_one_transaction_in_order(seeded: Seeded) -> None:
+def test_a_batch_applies_many_events_in_one_transaction_in_order(
+    seeded: Seeded, grouped: bool
+) -> None:
     for k, status in enumerate(["unpaid", "live", "non_renewing", "unpaid"]):
         _subscription(seeded, f"s{k}", status, f"2024-03-10T10:0{k}:00+0000")
     _invoice(seeded, "i0", "partially_paid", 40.0, "2024-03-10T10:05:00+0000")
     commits = _commits(seeded)
-    outcomes = EventApplier(seeded.database, clock).apply_batch()
+    outcomes = EventApplier(seeded.database, clock, grouped=grouped).apply_batch()
     assert len(commits) == 1
     assert [o.status for o in outcomes] == ["applied"] * 5
     rows = _rows(seeded)
@@ -77,18 +85,22 @@ def test_a_batch_applies_many_events_in_one_transaction_in_order(seeded: Seeded)
     assert invoice.amount_due_minor == 4000
 
 
-def test_a_late_event_in_the_same_batch_is_ignored_with_its_reason(seeded: Seeded) -> None:
+def test_a_late_event_in_the_same_batch_is_ignored_with_its_reason(
+    seeded: Seeded, grouped: bool
+) -> None:
     _subscription(seeded, "newer", "unpaid", "2024-03-10T11:00:00+0000")
     _subscription(seeded, "older", "live", "2024-03-10T09:00:00+0000")
-    outcomes = EventApplier(seeded.database, clock).apply_batch()
+    outcomes = EventApplier(seeded.database, clock, grouped=grouped).apply_batch()
     assert [o.status for o in outcomes] == ["applied", "ignored"]
     assert outcomes[1].reason is not None
     assert "newer in the workspace" in outcomes[1].reason
     assert _subscription_status(seeded) == "unpaid"
+    rows = _rows(seeded)
+    assert (rows["older"].status, rows["older"].reason) == ("ignored", outcomes[1].reason)
 
 
 def test_a_failing_event_rolls_back_alone_and_its_neighbours_stay_applied(
-    seeded: Seeded,
+    seeded: Seeded, grouped: bool
 ) -> None:
     _subscription(seeded, "before", "unpaid", "2024-03-10T10:00:00+0000")
     # writes the customer's new e-mail first, then fails on the subscription's status
@@ -104,7 +116,7 @@ def test_a_failing_event_rolls_back_alone_and_its_neighbours_stay_applied(
     )
     _invoice(seeded, "after", "partially_paid", 40.0, "2024-03-10T10:02:00+0000")
     commits = _commits(seeded)
-    outcomes = EventApplier(seeded.database, clock).apply_batch()
+    outcomes = EventApplier(seeded.database, clock, grouped=grouped).apply_batch()
     assert len(commits) == 1
     assert [o.status for o in outcomes] == ["applied", "failed", "applied"]
     rows = _rows(seeded)
@@ -122,26 +134,28 @@ def test_a_failing_event_rolls_back_alone_and_its_neighbours_stay_applied(
 
 
 def test_an_unexpected_error_fails_only_its_event(
-    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+    seeded: Seeded, grouped: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = apply_event
+    real = zoho_normalise.subscription_record
 
-    def flaky(session: Any, connection: Any, parsed: Any, now: Any, writer: Any = None) -> Any:
-        changes = real(session, connection, parsed, now, writer)
-        if parsed.event_id == "boom":
+    def flaky(payload: Any, currency: str | None = None) -> Any:
+        if isinstance(payload, dict) and payload.get("status") == "trial":
             raise RuntimeError("disk on fire")
-        return changes
+        return real(payload, currency)
 
-    monkeypatch.setattr(applier_module, "apply_event", flaky)
+    monkeypatch.setattr(zoho_normalise, "subscription_record", flaky)
     _subscription(seeded, "ok1", "unpaid", "2024-03-10T10:00:00+0000")
-    _subscription(seeded, "boom", "live", "2024-03-10T10:01:00+0000")
+    _subscription(seeded, "boom", "trial", "2024-03-10T10:01:00+0000")
     _invoice(seeded, "ok2", "partially_paid", 40.0, "2024-03-10T10:02:00+0000")
-    outcomes = EventApplier(seeded.database, clock).apply_batch()
+    outcomes = EventApplier(seeded.database, clock, grouped=grouped).apply_batch()
     assert [o.status for o in outcomes] == ["applied", "failed", "applied"]
     assert outcomes[1].reason is not None
     assert "failed unexpectedly (RuntimeError)" in outcomes[1].reason
     assert "disk on fire" not in outcomes[1].reason
-    assert _subscription_status(seeded) == "unpaid"  # "boom" wrote live, rolled back
+    assert _subscription_status(seeded) == "unpaid"
+    with seeded.database.session() as session:
+        invoice = session.scalars(select(Invoice)).one()
+    assert invoice.amount_due_minor == 4000
 
 
 def test_a_batch_that_cannot_commit_is_applied_event_by_event(
@@ -207,3 +221,91 @@ def test_alerts_run_once_for_a_run_of_batches(seeded: Seeded) -> None:
     ).apply_pending()
     assert len(outcomes) == 7
     assert calls == [1]
+
+
+def test_two_payments_on_one_invoice_in_a_batch_both_count(seeded: Seeded, grouped: bool) -> None:
+    for k, amount in enumerate([50.0, 40.0]):
+        payment = {
+            "payment_id": f"P{k}",
+            "date": "2024-03-10",
+            "invoices": [{"invoice_id": INVOICE_ID, "amount_applied": amount}],
+        }
+        _store(
+            seeded, f"p{k}", "payment_thankyou", {"payment": payment}, f"2024-03-10T10:0{k}:00+0000"
+        )
+    outcomes = EventApplier(seeded.database, clock, grouped=grouped).apply_batch()
+    assert [o.status for o in outcomes] == ["applied", "applied"]
+    with seeded.database.session() as session:
+        invoice = session.scalars(select(Invoice)).one()
+    assert (invoice.amount_due_minor, invoice.status) == (0, "paid")  # 90 - 50 - 40
+
+
+def _statements(seeded: Seeded) -> list[int]:
+    """Counts the statements sent to the workspace from now on."""
+    sent: list[int] = []
+    event.listen(seeded.database.engine, "before_cursor_execute", lambda *_args: sent.append(1))
+    return sent
+
+
+def test_a_run_of_updates_is_written_with_one_write_per_stream(seeded: Seeded) -> None:
+    for k in range(20):
+        _subscription(
+            seeded, f"u{k:02d}", "unpaid" if k % 2 else "live", f"2024-03-10T10:{k:02d}:00+0000"
+        )
+        _invoice(seeded, f"v{k:02d}", "partially_paid", 80.0 - k, f"2024-03-10T10:{k:02d}:30+0000")
+    sent = _statements(seeded)
+    outcomes = EventApplier(seeded.database, clock).apply_batch()
+    assert [o.status for o in outcomes] == ["applied"] * 40
+    assert len(sent) < 30  # event by event this takes hundreds of statements
+    assert _subscription_status(seeded) == "unpaid"
+    with seeded.database.session() as session:
+        invoice = session.scalars(select(Invoice)).one()
+        rows = list(session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)))
+    assert invoice.amount_due_minor == 6100
+    assert {(r.status, r.attempts) for r in rows} == {("applied", 1)}
+    assert rows[0].changes == {"subscriptions": [f"updated {SUBSCRIPTION_ID} (active)"]}
+    assert rows[0].event_type == "subscription_renewed"
+    assert rows[0].event_time is not None
+
+
+def test_an_event_that_needs_its_own_path_keeps_the_order(seeded: Seeded) -> None:
+    _subscription(seeded, "first", "unpaid", "2024-03-10T10:00:00+0000")
+    _store(
+        seeded,
+        "middle",
+        "subscription_upgraded",
+        {
+            "customer": {"customer_id": CUSTOMER_ID, "email": "new@harbor.example"},
+            "subscription": {
+                "subscription_id": SUBSCRIPTION_ID,
+                "status": "live",
+                "plan": {"plan_code": "business", "name": "Business"},
+            },
+        },
+        "2024-03-10T10:01:00+0000",
+    )
+    _subscription(seeded, "last", "non_renewing", "2024-03-10T10:02:00+0000")
+    outcomes = EventApplier(seeded.database, clock).apply_batch()
+    assert [o.status for o in outcomes] == ["applied"] * 3
+    with seeded.database.session() as session:
+        sub = session.scalars(select(Subscription)).one()
+        email = session.scalars(select(AccountSource.email)).one()
+    # "last" merged over what "middle" wrote, not over what the group had read before it
+    assert (sub.status, sub.plan_name) == ("non_renewing", "Business")
+    assert email == "new@harbor.example"
+
+
+def test_a_group_whose_write_goes_wrong_is_applied_event_by_event(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def mismatch(_self: Group, _session: Any) -> Any:
+        raise GroupWriteMismatch
+
+    monkeypatch.setattr(Group, "write", mismatch)
+    for k in range(3):
+        _subscription(seeded, f"m{k}", "unpaid", f"2024-03-10T10:0{k}:00+0000")
+    commits = _commits(seeded)
+    outcomes = EventApplier(seeded.database, clock).apply_batch()
+    assert len(commits) == 1
+    assert [o.status for o in outcomes] == ["applied"] * 3
+    assert {(r.status, r.attempts) for r in _rows(seeded).values()} == {("applied", 1)}
