@@ -7,6 +7,7 @@ states the behaviour a user relies on (what MRR or status they will see).
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -231,7 +232,18 @@ class _DropFirstId:
         self.api_calls = 0
 
     async def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return await self.inner.get(url, **kwargs)
+        response = await self.inner.get(url, **kwargs)
+        data = json.loads(response.content)
+        entries = data.get("list") if isinstance(data, dict) else None
+        if not entries:
+            return response
+        next(iter(entries[0].values())).pop("id")
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=json.dumps(data).encode(),
+            request=response.request,
+        )
 
     async def head(self, url: str, **kwargs: Any) -> httpx.Response:
         return await self.inner.head(url, **kwargs)
