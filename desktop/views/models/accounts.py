@@ -46,6 +46,11 @@ ACCOUNT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_ANSWERED_ROLES = frozenset((_DISPLAY, _FOREGROUND, _ALIGNMENT, _TOOLTIP, int(ACCOUNT_ID_ROLE)))
 
 
 @dataclass(frozen=True)
@@ -322,26 +327,30 @@ class AccountsTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < self._total:
+        # Qt asks for about six roles of every visible cell on each repaint: answer the
+        # roles this model has nothing for first, and compare plain ints, not enums.
+        role = int(role)
+        if role not in _ANSWERED_ROLES:
             return None
-        shown = self._shown_at(index.row())
+        row = index.row()
+        if not 0 <= row < self._total:
+            return None
+        shown = self._shown_at(row)
         column = index.column()
         if shown is None:
-            if role == Qt.ItemDataRole.DisplayRole and column == 0:
-                self._want(index.row() // PAGE_SIZE)
+            if role == _DISPLAY and column == 0:
+                self._want(row // PAGE_SIZE)
                 return LOADING
             return None
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
             return shown.display[column]
-        if role == ACCOUNT_ID_ROLE:
-            return shown.row.id
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return shown.tooltips[column]
-        if role == Qt.ItemDataRole.TextAlignmentRole:
+        if role == _FOREGROUND:
+            return ALERT_COLOUR if shown.alerting[column] else None
+        if role == _ALIGNMENT:
             return _RIGHT if COLUMNS[column].numeric else None
-        if role == Qt.ItemDataRole.ForegroundRole and shown.alerting[column]:
-            return ALERT_COLOUR
-        return None
+        if role == _TOOLTIP:
+            return shown.tooltips[column]
+        return shown.row.id  # ACCOUNT_ID_ROLE
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         if not 0 <= column < len(COLUMNS):
