@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from itertools import pairwise
 from typing import Any
 
 from PySide6.QtCore import QDate, Qt, Signal
@@ -61,6 +62,12 @@ def choice_text(value: str) -> str:
     return status_text(value)
 
 
+def chain_tabs(widgets: Sequence[QWidget]) -> None:
+    """Makes Tab go through ``widgets`` in this order (the rest of the chain keeps its order)."""
+    for first, second in pairwise(widgets):
+        QWidget.setTabOrder(first, second)
+
+
 class ValueEditor(QWidget):
     """The value part of a row; subclasses hold one kind of input.
 
@@ -82,6 +89,11 @@ class ValueEditor(QWidget):
 
     def set_value(self, value: Any) -> None:
         """Shows a stored JSON value."""
+
+    def inputs(self) -> list[QWidget]:
+        """The inputs, left to right (what Tab visits; none for *is set*)."""
+        items = (self._layout.itemAt(i) for i in range(self._layout.count()))
+        return [widget for item in items if item and (widget := item.widget()) is not None]
 
 
 class _NoValue(ValueEditor):
@@ -366,13 +378,20 @@ class ConditionRow(QWidget):
         layout = self.layout()
         assert isinstance(layout, QHBoxLayout)
         layout.replaceWidget(previous, editor)
+        previous.hide()
         previous.deleteLater()
         self.value_editor = editor
+        # new inputs join the end of the focus chain: put them back between operator and ✕
+        chain_tabs([self.op, *editor.inputs(), self.remove])
         layout.setStretchFactor(editor, 3)
         if kept not in (None, "", []):
             editor.set_value(kept)
         editor.changed.connect(self.changed)
         self.changed.emit()
+
+    def tab_stops(self) -> list[QWidget]:
+        """The row's inputs in reading order: field, operator, value input(s), ✕."""
+        return [self.field, self.op, *self.value_editor.inputs(), self.remove]
 
     def leaf_json(self) -> dict[str, Any]:
         """The row as a JSON leaf (raises :class:`ConditionError` on an unreadable value)."""
@@ -456,14 +475,24 @@ class ConditionEditor(QWidget):
         row.remove_requested.connect(self._remove_row)
         self.rows.append(row)
         self.rows_layout.addWidget(row)
+        self._order_tabs()
         self.changed.emit()
         return row
 
     def _remove_row(self, row: ConditionRow) -> None:
         self.rows.remove(row)
         self.rows_layout.removeWidget(row)
+        row.hide()
         row.deleteLater()
         self.changed.emit()
+
+    def _order_tabs(self) -> None:
+        """Tab follows reading order: Match, each row left to right, then Add condition.
+
+        A new row joins the end of the window's focus chain (after the owner's buttons);
+        this moves the rows back between Match and Add condition.
+        """
+        chain_tabs([self.mode, *(w for row in self.rows for w in row.tab_stops()), self.add_button])
 
     def _drop_kept(self) -> None:
         self.kept = None
@@ -474,6 +503,7 @@ class ConditionEditor(QWidget):
         """Removes every row."""
         for row in list(self.rows):
             self.rows_layout.removeWidget(row)
+            row.hide()
             row.deleteLater()
         self.rows.clear()
         self._drop_kept()

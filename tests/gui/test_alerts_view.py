@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from desktop.storage.database import open_database
 from desktop.timeutil import Clock
 from desktop.views.alerts import AlertsView, AlertWatcher, DesktopNotifier, news_text
 from desktop.views.alerts_rules import RuleEditor
+from desktop.views.health_conditions import ConditionRow, _MoneyValue
 from desktop.views.jobs import JobRunner
 from desktop.views.models.loader import QueryLoader
 from tests.gui.test_health_page import NOW, TODAY, Env, build
@@ -248,14 +249,30 @@ def test_adding_and_removing_condition_rows_recounts(qtbot: QtBot, env: Env) -> 
     assert not editor.save_button.isEnabled()
 
 
-def test_tab_order_of_the_rule_editor(qtbot: QtBot, env: Env) -> None:
+def name_rows(others: dict[int, str], rows: Sequence[ConditionRow]) -> dict[int, str]:
+    """``others`` and each row's inputs: field1, op1, value1 (or amount1 and currency1)."""
+    names = dict(others)  # fresh: a deleted input's id may be reused
+    for number, row in enumerate(rows, start=1):
+        names[id(row.field)] = f"field{number}"
+        names[id(row.op)] = f"op{number}"
+        names[id(row.remove)] = f"remove{number}"
+        value = row.value_editor
+        for child in value.findChildren(QWidget):
+            names[id(child)] = f"value{number}"
+        if isinstance(value, _MoneyValue):
+            names[id(value.amount)] = f"amount{number}"
+            for widget in (value.currency, *value.currency.findChildren(QWidget)):
+                names[id(widget)] = f"currency{number}"
+    return names
+
+
+def test_tab_order_of_the_rule_editor_follows_reading_order(qtbot: QtBot, env: Env) -> None:
     editor = _editor(qtbot, env)
     editor.table.selectRow(1)  # Invoice overdue more than 15 days: one row
     editor.name.textEdited.emit("edited")  # so Undo and Save are enabled
-    editor.conditions.add_row()
+    editor.conditions.add_button.click()
     qtbot.waitUntil(lambda: all(r.isVisible() for r in editor.conditions.rows), timeout=3000)
-    first, second = editor.conditions.rows
-    names = {
+    others = {
         id(editor.name): "name",
         id(editor.severity): "severity",
         id(editor.description): "description",
@@ -268,14 +285,25 @@ def test_tab_order_of_the_rule_editor(qtbot: QtBot, env: Env) -> None:
         id(editor.toggle_button): "toggle",
         id(editor.delete_button): "delete",
     }
-    for number, row in enumerate((first, second), start=1):
-        names[id(row.field)] = f"field{number}"
-        names[id(row.op)] = f"op{number}"
-        names[id(row.remove)] = f"remove{number}"
-        for child in row.value_editor.findChildren(QWidget):
-            names[id(child)] = f"value{number}"
+    names = name_rows(others, editor.conditions.rows)
     assert tab_walk(qtbot, editor.name, names, 19) == [
-        *("name", "severity", "description", "match", "add", "undo", "save"),
-        *("field1", "op1", "remove1", "value1", "field2", "op2", "remove2", "value2"),
-        *("table", "new", "toggle", "delete"),
+        *("name", "severity", "description", "match"),
+        *("field1", "op1", "value1", "remove1", "field2", "op2", "value2", "remove2"),
+        *("add", "undo", "save", "table", "new", "toggle", "delete"),
+    ]
+    # the second row goes, a third comes, then a new field replaces the first row's value
+    # input (by two: amount and currency): the order still reads left to right, top to bottom
+    first, second = editor.conditions.rows
+    second.remove.setFocus()
+    qtbot.keyClick(second.remove, Qt.Key.Key_Space)  # type: ignore[no-untyped-call]
+    assert editor.conditions.rows == [first]
+    assert QApplication.focusWidget() is editor.conditions.add_button  # the next input
+    editor.conditions.add_button.click()
+    first.field.setCurrentIndex(first.field.findData("invoice.total"))
+    rows = editor.conditions.rows
+    qtbot.waitUntil(lambda: all(r.value_editor.isVisible() for r in rows), timeout=3000)
+    names = name_rows(others, rows)
+    assert tab_walk(qtbot, editor.description, names, 12) == [
+        *("description", "match", "field1", "op1", "amount1", "currency1", "remove1"),
+        *("field2", "op2", "value2", "remove2", "add"),
     ]

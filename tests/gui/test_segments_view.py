@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QWidget
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
@@ -23,7 +22,7 @@ from desktop.views.accounts import AccountsPage
 from desktop.views.jobs import JobRunner
 from desktop.views.models.loader import QueryLoader
 from desktop.views.segments import SegmentsView
-from tests.gui.test_alerts_view import tab_walk
+from tests.gui.test_alerts_view import name_rows, tab_walk
 from tests.gui.test_health_page import NOW, Env, build
 
 PAYING = {"all": [{"field": "account.mrr", "op": "gt", "value": {"amount": "100"}}]}
@@ -151,12 +150,12 @@ def test_removing_a_row_recounts_and_the_last_one_says_what_is_missing(
     assert not view.open_button.isEnabled()
 
 
-def test_tab_order_of_the_segment_editor(qtbot: QtBot, env: Env) -> None:
+def test_tab_order_of_the_segment_editor_follows_reading_order(qtbot: QtBot, env: Env) -> None:
     view = _view(qtbot, env)
     view.name.textEdited.emit("edited")
-    view.conditions.add_row()
+    view.conditions.add_button.click()
     qtbot.waitUntil(lambda: all(r.isVisible() for r in view.conditions.rows), timeout=3000)
-    names = {
+    others = {
         id(view.name): "name",
         id(view.description): "description",
         id(view.conditions.mode): "match",
@@ -169,14 +168,18 @@ def test_tab_order_of_the_segment_editor(qtbot: QtBot, env: Env) -> None:
         id(view.new_button): "new",
         id(view.delete_button): "delete",
     }
-    for number, row in enumerate(view.conditions.rows, start=1):
-        names[id(row.field)] = f"field{number}"
-        names[id(row.op)] = f"op{number}"
-        names[id(row.remove)] = f"remove{number}"
-        for child in row.value_editor.findChildren(QWidget):
-            names[id(child)] = f"value{number}"
+    names = name_rows(others, view.conditions.rows)
     assert tab_walk(qtbot, view.name, names, 17) == [
-        *("name", "description", "match", "add", "open", "export"),
-        *("field1", "op1", "remove1", "value1", "field2", "op2", "remove2", "value2"),
-        *("table", "new", "name"),
+        *("name", "description", "match"),
+        *("field1", "op1", "value1", "remove1", "field2", "op2", "value2", "remove2"),
+        *("add", "open", "export", "table", "new", "name"),
+    ]
+    # the first row goes and a new field replaces the (now only) row's value input
+    first, second = view.conditions.rows
+    first.remove.click()
+    second.field.setCurrentIndex(second.field.findData("account.mrr"))
+    qtbot.waitUntil(lambda: second.value_editor.isVisible(), timeout=3000)
+    names = name_rows(others, view.conditions.rows)
+    assert tab_walk(qtbot, view.conditions.mode, names, 8) == [
+        *("match", "field1", "op1", "amount1", "currency1", "remove1", "add", "table"),
     ]
