@@ -10,9 +10,10 @@ group in one go, inside its own savepoint: one claim of all its events, one
 record, and one update of the events' outcomes.
 
 An event takes the ordinary path (its own savepoint, see
-:mod:`desktop.webhooks.applier`) when it carries a customer, creates a record, belongs to
-an import-only connection or to one whose identifiers come from subscriptions, or fails
-in memory; the group is written before it, so events still apply in order. If the
+:mod:`desktop.webhooks.applier`) when it creates an account, subscription or invoice
+(only an existing customer's primary contact may be created in a group), belongs to an
+import-only connection or to one whose identifiers come from subscriptions, or fails in
+memory; the group is written before it, so events still apply in order. If the
 group's write does not do exactly what was planned (the writer reports a problem), the
 group's savepoint is rolled back and its events take the ordinary path one by one.
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from desktop.storage.models import (
@@ -35,12 +36,14 @@ from desktop.storage.models import (
     WebhookEvent,
 )
 from desktop.sync.records import InvoiceRecord, Record, Stream
-from desktop.sync.writer import PageWriter, compact
+from desktop.sync.writer import STREAM_TABLES, PageWriter, compact
 from desktop.webhooks.apply import EventApplication, InvoiceState, StoredState
 from desktop.webhooks.events import ParsedEvent
 from desktop.webhooks.store import EventStatus
 
 _LABELS: Final[dict[Stream, str]] = {
+    Stream.ACCOUNTS: "accounts",
+    Stream.USERS: "users",
     Stream.SUBSCRIPTIONS: "subscriptions",
     Stream.INVOICES: "invoices",
 }
@@ -74,8 +77,7 @@ def fits_group(connection: Connection | None, event: ParsedEvent, writer: PageWr
         and connection.status != ConnectionStatus.DISABLED.value
         and connection.mode != SyncMode.IMPORT_ONLY.value
         and not writer.ctx.identity.held_by_subscription
-        and "customer" not in event.entities
-        and any(kind in event.entities for kind in ("subscription", "invoice", "payment"))
+        and bool(event.entities)
     )
 
 
@@ -154,14 +156,15 @@ class Group:
         if getattr(claimed, "rowcount", 0) != len(ids):
             raise GroupWriteMismatch
         connection = session.connection()
-        for stream in (Stream.SUBSCRIPTIONS, Stream.INVOICES):
+        for stream in _LABELS:  # accounts first, as a sync writes them
             records = list(self.records.get(stream, {}).values())
             if not records:
                 continue
             counts = self.writer.write_page(connection, stream, records, [], None, now=self.now)
+            # only users may be created here (an existing customer's primary contact)
+            created = counts.created if stream is Stream.USERS else 0
             if (
-                counts.updated != len(records)
-                or counts.created
+                counts.updated + created != len(records)
                 or counts.errors
                 or counts.pending
                 or counts.deleted
@@ -202,8 +205,22 @@ class _GroupApplication(EventApplication):
         if key in self.staged:
             return self.staged[key][1]
         if key not in self._group.states:
-            self._group.states[key] = super()._stored(stream, source_id)
+            self._group.states[key] = (
+                self._stored_user(source_id)
+                if stream is Stream.USERS
+                else super()._stored(stream, source_id)
+            )
         return self._group.states[key]
+
+    def _stored_user(self, source_id: str) -> StoredState | None:
+        table = STREAM_TABLES[Stream.USERS]
+        row = self._session.execute(
+            select(table.c.raw, table.c.source_updated_at).where(
+                table.c.connection_id == self._group.connection.id,
+                table.c.source_id == source_id,
+            )
+        ).first()
+        return None if row is None else StoredState(dict(row.raw or {}), row.source_updated_at)
 
     def _invoice(self, invoice_id: str) -> InvoiceState | None:
         staged = self.staged.get((Stream.INVOICES, invoice_id))
@@ -216,8 +233,11 @@ class _GroupApplication(EventApplication):
         return super()._invoice(invoice_id)
 
     def _write(self, stream: Stream, record: Record) -> bool:
-        if stream not in _LABELS or self._stored(stream, record.source_id) is None:
+        if stream not in _LABELS:
             raise NeedsOwnPath
+        exists = self._stored(stream, record.source_id) is not None
+        if not exists and stream is not Stream.USERS:
+            raise NeedsOwnPath  # creating an account, subscription or invoice
         record = dataclasses.replace(record, raw=compact(record.raw))
         self.staged[(stream, record.source_id)] = (
             record,
@@ -225,5 +245,6 @@ class _GroupApplication(EventApplication):
         )
         status = getattr(record, "status", None)
         detail = f" ({status})" if isinstance(status, str) else ""
-        self.changes.add(_LABELS[stream], f"updated {record.source_id}{detail}")
+        verb = "updated" if exists else "created"
+        self.changes.add(_LABELS[stream], f"{verb} {record.source_id}{detail}")
         return False

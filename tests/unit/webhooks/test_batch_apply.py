@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
-from desktop.storage.models import AccountSource, Invoice, Subscription, WebhookEvent
+from desktop.storage.models import AccountSource, Invoice, Subscription, User, WebhookEvent
 from desktop.sync import zoho_normalise
 from desktop.webhooks.applier import EventApplier
 from desktop.webhooks.grouped import Group, GroupWriteMismatch
@@ -18,6 +18,7 @@ from desktop.webhooks.turns import WriteTurns
 from tests.unit.webhooks.webhook_seed import (
     CUSTOMER_ID,
     INVOICE_ID,
+    INVOICE_RAW,
     SUBSCRIPTION_ID,
     Seeded,
     clock,
@@ -275,12 +276,13 @@ def test_an_event_that_needs_its_own_path_keeps_the_order(seeded: Seeded) -> Non
         "middle",
         "subscription_upgraded",
         {
-            "customer": {"customer_id": CUSTOMER_ID, "email": "new@harbor.example"},
             "subscription": {
                 "subscription_id": SUBSCRIPTION_ID,
                 "status": "live",
                 "plan": {"plan_code": "business", "name": "Business"},
             },
+            # a new invoice: creating a record takes the event's own savepoint
+            "invoice": {**INVOICE_RAW, "invoice_id": "NEW1", "invoice_number": "INV-9"},
         },
         "2024-03-10T10:01:00+0000",
     )
@@ -289,10 +291,36 @@ def test_an_event_that_needs_its_own_path_keeps_the_order(seeded: Seeded) -> Non
     assert [o.status for o in outcomes] == ["applied"] * 3
     with seeded.database.session() as session:
         sub = session.scalars(select(Subscription)).one()
-        email = session.scalars(select(AccountSource.email)).one()
+        numbers = sorted(n or "" for n in session.scalars(select(Invoice.number)))
     # "last" merged over what "middle" wrote, not over what the group had read before it
     assert (sub.status, sub.plan_name) == ("non_renewing", "Business")
-    assert email == "new@harbor.example"
+    assert numbers == ["INV-000211", "INV-9"]
+    assert _rows(seeded)["middle"].changes["invoices"] == ["created NEW1 (open)"]
+
+
+def test_customer_updates_are_grouped_with_their_primary_contact(seeded: Seeded) -> None:
+    for k in range(10):
+        _store(
+            seeded,
+            f"cu{k}",
+            "subscription_unpaid",
+            {
+                "customer": {"customer_id": CUSTOMER_ID, "email": f"billing{k}@harbor.example"},
+                "subscription": {"subscription_id": SUBSCRIPTION_ID, "status": "unpaid"},
+            },
+            f"2024-03-10T10:0{k}:00+0000",
+        )
+    sent = _statements(seeded)
+    outcomes = EventApplier(seeded.database, clock).apply_batch()
+    assert [o.status for o in outcomes] == ["applied"] * 10
+    assert len(sent) < 30
+    with seeded.database.session() as session:
+        source_email = session.scalars(select(AccountSource.email)).one()
+        user_email = session.scalars(select(User.email)).one()
+        first = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).first()
+    assert source_email == user_email == "billing9@harbor.example"
+    assert first is not None
+    assert set(first.changes) == {"accounts", "users", "subscriptions"}
 
 
 def test_a_group_whose_write_goes_wrong_is_applied_event_by_event(
