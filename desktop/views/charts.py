@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
-from PySide6.QtCore import QEvent, QPointF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -48,6 +48,11 @@ PURPLE = QColor(137, 87, 229)
 AMBER = QColor(212, 140, 20)
 RED = QColor(214, 69, 65)
 GREY = QColor(128, 128, 128)
+
+#: A chart's least height without a legend: room for a value axis of four or five ticks.
+PLOT_MIN_HEIGHT = 150
+#: What each row of a legend adds to a chart's least height.
+LEGEND_ROW_HEIGHT = 20
 
 
 def compact_number(value: float) -> str:
@@ -122,7 +127,8 @@ class Chart(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             parent=parent,
             axisItems={"bottom": bottom, "left": ValueAxis("left", value_format)},
         )
-        self.setMinimumHeight(130)
+        self._legend_columns = legend_columns
+        self.setMinimumHeight(PLOT_MIN_HEIGHT)
         self.setMenuEnabled(False)
         self.plotItem.hideButtons()
         self.plotItem.showGrid(x=False, y=True, alpha=0.18)
@@ -136,6 +142,7 @@ class Chart(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             horSpacing=10,
             verSpacing=-6,
         )
+        self.legend.layout.setContentsMargins(0, 0, 0, 3)  # not the style's ~10 px a side
         self.legend.setVisible(False)
         self._legend_shown = False
         self._items: dict[str, pg.GraphicsObject] = {}
@@ -162,6 +169,14 @@ class Chart(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self._hover_index = -1
         self.readout_text = ""
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+    def sizeHint(self) -> QSize:
+        """A modest size: a layout shares out the rest by its stretch factors.
+
+        ``QGraphicsView`` hints its scene's size, which pyqtgraph keeps equal to the
+        widget's: a layout would then keep a chart as squeezed as it once was.
+        """
+        return QSize(300, self.minimumHeight())
 
     # ---------------------------------------------------------------- styling
 
@@ -212,6 +227,9 @@ class Chart(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             self.plotItem.layout.removeItem(self.legend)
         self._legend_shown = shown
         self.legend.setVisible(shown)
+        # the legend takes its rows from the plot: grow so the bars keep their room
+        rows = math.ceil(len(self.legend.items) / self._legend_columns) if shown else 0
+        self.setMinimumHeight(PLOT_MIN_HEIGHT + rows * LEGEND_ROW_HEIGHT)
 
     def series(self, name: str) -> pg.GraphicsObject | None:
         """The plot item drawn for ``name`` (tests check that data reached it)."""

@@ -11,7 +11,16 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
-from desktop.views.charts import BLUE, GREEN, RED, Chart, ChartCard, compact_number
+from desktop.views.charts import (
+    BLUE,
+    GREEN,
+    LEGEND_ROW_HEIGHT,
+    PLOT_MIN_HEIGHT,
+    RED,
+    Chart,
+    ChartCard,
+    compact_number,
+)
 
 MONTH = 30 * 86400.0
 X = np.array([1.7e9 + i * MONTH for i in range(4)])
@@ -120,3 +129,18 @@ def test_compact_numbers_read_like_a_person_writes_them() -> None:
     assert compact_number(1_000_000) == "1M"
     assert compact_number(-2_400) == "−2.4k"
     assert compact_number(250_000) == "250k"
+
+
+def test_a_legend_makes_the_chart_ask_for_more_height_and_layouts_share_the_rest(
+    holder: QWidget,
+) -> None:
+    chart = _chart(holder, legend_columns=3)
+    assert chart.minimumHeight() == PLOT_MIN_HEIGHT
+    for index, name in enumerate(("New", "Expansion", "Reactivation", "Contraction")):
+        chart.set_bars(name, X, np.full(4, float(index)), GREEN, width=MONTH / 2)
+    assert chart.minimumHeight() == PLOT_MIN_HEIGHT + 2 * LEGEND_ROW_HEIGHT  # two rows
+    # the hint is that least height, not the size it has now (300): a layout that once
+    # squeezed the chart can give it room again
+    assert chart.sizeHint().height() == chart.minimumHeight()
+    chart.clear_series()
+    assert chart.minimumHeight() == PLOT_MIN_HEIGHT

@@ -139,6 +139,26 @@ def test_hover_reads_the_month_under_the_mouse(qtbot: QtBot, env: Env) -> None:
     assert chart.readout_text == ""
 
 
+def test_at_1280_by_800_every_chart_has_room_for_its_bars_and_legend(
+    qtbot: QtBot, env: Env
+) -> None:
+    page = _page(qtbot, env)
+    page.resize(1090, 775)  # what the window leaves the page at 1280×800
+    charts = {
+        "movements": page.overview.movement_chart,
+        "mrr": page.overview.mrr_chart,
+        "bands": page.overview.band_chart,
+        "band_now": page.overview.band_now_chart,
+        "ageing": page.overview.ageing_chart,
+    }
+    qtbot.waitUntil(lambda: page.overview.height() > 600, timeout=3000)
+    plot_heights = {name: chart.plotItem.vb.height() for name, chart in charts.items()}
+    # the movements legend takes two rows, and its chart still has room for the bars
+    assert charts["movements"].legend.isVisible()
+    assert all(height >= 100 for height in plot_heights.values()), plot_heights
+    assert plot_heights["movements"] >= 150, plot_heights
+
+
 def test_an_empty_workspace_says_what_to_do(qtbot: QtBot, tmp_path: Path) -> None:
     database = open_database(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     loader, jobs = QueryLoader(database), JobRunner()
