@@ -18,12 +18,14 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from sqlalchemy import Connection as DbConnection
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -227,13 +229,40 @@ def write_events(
     """
     for attempt in range(attempts):
         try:
-            with database.transaction() as session:
+            with (
+                database.engine.connect() as connection,
+                _synced(connection),
+                Session(connection) as session,
+                session.begin(),
+            ):
                 return _write_batch(session, events, clock)
         except IntegrityError:
             if attempt == attempts - 1:
                 raise
             log.info("An event was stored by another process meanwhile; retrying the batch")
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def _synced(connection: DbConnection) -> Iterator[None]:
+    """On SQLite, makes this connection's commits reach the disk before they return.
+
+    The workspace runs SQLite in WAL mode with ``synchronous=NORMAL``: a commit survives
+    the process being killed, but the last ones may be lost with the machine's power. An
+    acknowledged event must survive both, so the writer's commits use
+    ``synchronous=FULL`` (one fsync per group of events); the connection goes back to the
+    pool as it was. PostgreSQL commits are durable already (``synchronous_commit``).
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA synchronous=FULL")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+        connection.commit()
 
 
 def _write_batch(session: Session, events: Sequence[Incoming], clock: Clock) -> list[Stored]:

@@ -337,3 +337,20 @@ def test_a_group_whose_write_goes_wrong_is_applied_event_by_event(
     assert len(commits) == 1
     assert [o.status for o in outcomes] == ["applied"] * 3
     assert {(r.status, r.attempts) for r in _rows(seeded).values()} == {("applied", 1)}
+
+
+def test_an_event_is_committed_to_disk_before_it_is_acknowledged(seeded: Seeded) -> None:
+    sent: list[str] = []
+    event.listen(
+        seeded.database.engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_args: sent.append(" ".join(statement.split()[:3])),
+    )
+    _subscription(seeded, "disk", "unpaid", "2024-03-10T10:00:00+0000")
+    assert "INSERT INTO webhook_events" in sent
+    if seeded.database.dialect == "sqlite":  # WAL with synchronous=NORMAL is not enough
+        assert sent[0] == "PRAGMA synchronous=FULL"
+        assert sent[-1] == "PRAGMA synchronous=NORMAL"
+        with seeded.database.engine.connect() as connection:
+            level = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+        assert level == 1  # pooled connections are back to NORMAL afterwards
