@@ -22,12 +22,15 @@ stream's cursor minus :data:`OVERLAP`:
   after every page, so a run killed at any page resumes at the next page number; the new
   ``since`` is committed only with the pass's last page.
 * **records equal to the cursor / written out of order** are re-read: an incremental
-  pass emits every record with ``updated_time >= since - OVERLAP`` (re-reading is
-  harmless, the engine upserts) and drops the older ones its last page also brings.
+  pass reads every record with ``updated_time >= since - OVERLAP`` and drops the older
+  ones its last page also brings. Those inside the overlap that are byte-for-byte what
+  the last completed pass read (fingerprints kept in the cursor's ``seen``) are dropped
+  too, so a run with no changes delivers nothing (plans, read whole, excepted).
 * **records changed during the pass** move to page 1, which pushes already-read records
   onto the next page (read twice, harmless) and never skips one; they are newer than the
   pass's ``high`` and are picked up by the next run.
-* **records with no ``updated_time``** are always treated as changed when seen. If the
+* **records with no ``updated_time``** are delivered when seen, unless byte-for-byte
+  what the last completed pass read (their fingerprints are kept too). If the
   source sorts them after the stop point an incremental pass cannot see them: ``--full``
   does.
 * **the sort is verified**: if a page is not in descending ``updated_time`` order (a
@@ -86,6 +89,7 @@ from desktop.sync.records import (
     SubscriptionRecord,
     UserRecord,
 )
+from desktop.sync.watermark import MAX_SEEN, fingerprint
 from desktop.sync.zoho_oauth import (
     TokenRejected,
     ZohoCredentials,
@@ -363,6 +367,8 @@ class ZohoBillingConnector:
         high = parse_timestamp(running.get("high"))
         whole = bool(running.get("full")) or since is None
         threshold = since - OVERLAP if since and not whole else None
+        seen = _str_map(state.get("seen")) if not whole else {}
+        window = _str_map(running.get("window"))
         while True:
             params = {
                 "page": page_number,
@@ -382,23 +388,31 @@ class ZohoBillingConnector:
                 log.warning("Zoho Billing ignores sort_column here; reading %s to the end.", stream)
                 threshold = None
             reached = threshold is not None and _reached_old(stamps, threshold)
+            if high is not None:
+                _remember(window, items, stamps, high - OVERLAP)
             if threshold is not None:  # unchanged since the last completed pass: skip
                 items = [
                     item
                     for item, value in zip(items, stamps, strict=True)
-                    if value is None or value >= threshold
+                    if (value is None or value >= threshold) and not _known(seen, item)
                 ]
             records, problems = await self._normalise(
                 stream, items, changed_since=None if whole else since
             )
             if not more or reached:
                 new_since = high or since
-                yield Page(records, problems, {"since": _iso(new_since)}, done=True)
+                yield Page(records, problems, {"since": _iso(new_since), "seen": window}, done=True)
                 return
             page_number += 1
             next_cursor = {
                 "since": _iso(since),
-                "pass": {"page": page_number, "high": _iso(high), "full": whole},
+                "seen": seen,
+                "pass": {
+                    "page": page_number,
+                    "high": _iso(high),
+                    "full": whole,
+                    "window": window,
+                },
             }
             yield Page(records, problems, next_cursor, done=False)
 
@@ -597,6 +611,42 @@ def _api_base(url: str) -> str:
     if urlsplit(url).path in ("", "/"):
         return url.rstrip("/") + API_PATH
     return url.rstrip("/")
+
+
+def _str_map(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _remember(
+    window: dict[str, str], items: list[Any], stamps: list[datetime | None], floor: datetime
+) -> None:
+    """Keeps fingerprints of records the next pass reads again: those inside its overlap
+    and those with no stamp (the source sorts them where it likes)."""
+    for item, value in zip(items, stamps, strict=True):
+        if len(window) >= MAX_SEEN:
+            return
+        if (value is None or value >= floor) and isinstance(item, dict):
+            ident = _record_id(item)
+            if ident is not None:
+                window[ident] = fingerprint(item)
+
+
+def _known(seen: dict[str, str], item: object) -> bool:
+    """Whether ``item`` is byte-for-byte what the last completed pass delivered."""
+    if not seen or not isinstance(item, dict):
+        return False
+    ident = _record_id(item)
+    return ident is not None and seen.get(ident) == fingerprint(item)
+
+
+def _record_id(item: dict[str, Any]) -> str | None:
+    for key in ("customer_id", "subscription_id", "invoice_id", "plan_code"):
+        value = item.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return f"{key}:{value}"
+    return None
 
 
 def _has_more(body: dict[str, Any]) -> bool:
