@@ -397,7 +397,8 @@ class ReceiverServer:
         assert stopping is not None
         while not stopping.is_set():
             try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_SECONDS)
+                async with asyncio.timeout(IDLE_SECONDS):  # a timer, not a task per request
+                    head = await reader.readuntil(b"\r\n\r\n")
             except asyncio.LimitOverrunError:
                 writer.write(
                     _error(

@@ -15,6 +15,7 @@ loses the race is retried and finds the other's row.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -170,15 +171,21 @@ class EventWriter:
             raise StoreUnavailable("Storing the event took too long.") from None
 
     async def store_async(self, event: Incoming) -> Stored:
-        """Like :meth:`store`, for a caller on an asyncio loop (the HTTP server)."""
+        """Like :meth:`store`, for a caller on an asyncio loop (the HTTP server).
+
+        The writer answers every request of a batch waiting on one loop with a single
+        wake-up of that loop, not one per request.
+        """
         if self._closed or self._thread is None:
             raise StoreUnavailable("Billbridge is not accepting events right now.")
-        future: Future[Stored] = Future()
-        self._queue.put((event, future))
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Stored] = loop.create_future()
+        self._queue.put((event, _LoopWaiter(loop, waiter)))
+        timer = loop.call_later(STORE_TIMEOUT, _expire, waiter)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), STORE_TIMEOUT)
-        except TimeoutError:
-            raise StoreUnavailable("Storing the event took too long.") from None
+            return await waiter
+        finally:
+            timer.cancel()
 
     def _run(self) -> None:
         while True:
@@ -200,24 +207,67 @@ class EventWriter:
             if stopping:
                 return
 
-    def _write(self, batch: list[tuple[Incoming, Future[Stored]]]) -> None:
-        events = [event for event, _future in batch]
+    def _write(self, batch: list[tuple[Incoming, Waiter]]) -> None:
+        events = [event for event, _waiter in batch]
         try:
             with self._turns.urgent():
-                results = write_events(self._database, events, self._clock)
+                results: list[Stored | BaseException] = list(
+                    write_events(self._database, events, self._clock)
+                )
         except Exception as error:  # every waiting request must get an answer
             log.error("Storing %d webhook events failed", len(batch), exc_info=error)
             failure = StoreUnavailable("The workspace database could not store the event.")
-            for _event, future in batch:
-                future.set_exception(failure)
-            return
-        for (_event, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
+            results = [failure] * len(batch)
+        _answer([waiter for _event, waiter in batch], results)
         if self._on_stored is not None and any(
-            not result.duplicate and event.status == EventStatus.RECEIVED
+            isinstance(result, Stored)
+            and not result.duplicate
+            and event.status == EventStatus.RECEIVED
             for event, result in zip(events, results, strict=True)
         ):
             self._on_stored()
+
+
+@dataclass(frozen=True)
+class _LoopWaiter:
+    """A request waiting on an asyncio loop."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Stored]
+
+
+Waiter = Future[Stored] | _LoopWaiter
+
+
+def _expire(waiter: asyncio.Future[Stored]) -> None:
+    if not waiter.done():
+        waiter.set_exception(StoreUnavailable("Storing the event took too long."))
+
+
+def _settle(pairs: list[tuple[asyncio.Future[Stored], Stored | BaseException]]) -> None:
+    """Answers the requests of one loop (runs on that loop)."""
+    for future, result in pairs:
+        if future.done():
+            continue  # timed out meanwhile
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+
+def _answer(waiters: list[Waiter], results: list[Stored | BaseException]) -> None:
+    """Answers each waiter; one wake-up per asyncio loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Stored], Any]]] = {}
+    for waiter, result in zip(waiters, results, strict=True):
+        if isinstance(waiter, _LoopWaiter):
+            by_loop.setdefault(waiter.loop, []).append((waiter.future, result))
+        elif isinstance(result, BaseException):
+            waiter.set_exception(result)
+        else:
+            waiter.set_result(result)
+    for loop, pairs in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(_settle, pairs)
 
 
 def write_events(
