@@ -588,7 +588,9 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     try:
         planned = plan(total, args.records, args.duplicates, args.malformed, seed=1)
+        generator_cpu = time.process_time()
         report = sender(base, header, planned, args.rate, args.clients)
+        generator_cpu = time.process_time() - generator_cpu
         waiting_after = waiting_count(database)
         applied_during = applied_count(database)
         drain = wait_applied(database, timeout=600)
@@ -610,6 +612,10 @@ def main() -> int:
     print(
         f"{'answered':<34} {len(answered):>9,}  ({achieved:,.0f} req/s achieved over "
         f"{report.elapsed:.1f} s; generator lag p99 {ms(percentile(lags, 0.99)).strip()} ms)"
+    )
+    print(
+        f"{'load generator CPU':<34} {1000 * generator_cpu / max(len(results), 1):>9.2f}  "
+        "ms per request (one asyncio loop, raw HTTP/1.1 keep-alive)"
     )
     print(
         f"{'acknowledged (200)':<34} {sum(r.status == 200 for r in results):>9,}  "
