@@ -14,8 +14,10 @@ The path of one event:
    :class:`~desktop.storage.models.WebhookEvent` (a malformed one as ``rejected``) —
    only then is 200 (or 400) sent. A repeated ``event_id`` is acknowledged, counted and
    not stored twice.
-3. :class:`~desktop.webhooks.applier.EventApplier` applies stored events, each in one
-   transaction that first claims the event, so two processes on one database never apply
-   an event twice and a failure leaves nothing half-applied (it is recorded on the event
-   and can be replayed).
+3. :class:`~desktop.webhooks.applier.EventApplier` applies stored events in batches: one
+   transaction per batch, each event claimed and applied in its own savepoint, so two
+   processes on one database never apply an event twice and a failing event is rolled
+   back alone — nothing is half-applied, its neighbours stay applied, and the failure is
+   recorded on the event for replay. Runs of events that only update existing records
+   are written with one write per stream (:mod:`desktop.webhooks.grouped`).
 """
