@@ -13,7 +13,8 @@ process so applying never competes with answering for the interpreter lock).
 
 On PostgreSQL writers do not block one another, so turns are not needed (``enabled``
 False makes them free) — the applier's claim still keeps an event from being applied
-twice.
+twice. Pacing still applies there: during a burst the applier leaves the processor to
+answering.
 """
 
 from __future__ import annotations
@@ -72,7 +73,10 @@ class WriteTurns:
     def urgent(self) -> Iterator[None]:
         """A turn that goes before every waiting background turn."""
         if not self.enabled:
-            yield
+            try:
+                yield
+            finally:
+                self._last_urgent.value = time.monotonic()  # pacing still applies
             return
         with self._condition:
             self._urgent_waiting.value += 1
@@ -119,7 +123,7 @@ class WriteTurns:
         :data:`BURST_REST` and three times the last turn, so during a burst applying
         nearly stops (a few events a second) and answering gets the machine; applying
         resumes at full speed as soon as the burst is over."""
-        if self.enabled and self.busy() and last_turn > 0:
+        if self.busy() and last_turn > 0:
             rest = max(3 * last_turn, BURST_REST)
             if stop is not None:
                 stop.wait(rest)

@@ -14,7 +14,7 @@ from desktop.sync import zoho_normalise
 from desktop.webhooks.applier import EventApplier
 from desktop.webhooks.grouped import Group, GroupWriteMismatch
 from desktop.webhooks.store import Incoming, write_events
-from desktop.webhooks.turns import WriteTurns
+from desktop.webhooks.turns import BURST_REST, WriteTurns
 from tests.unit.webhooks.webhook_seed import (
     CUSTOMER_ID,
     INVOICE_ID,
@@ -354,3 +354,20 @@ def test_an_event_is_committed_to_disk_before_it_is_acknowledged(seeded: Seeded)
         with seeded.database.engine.connect() as connection:
             level = connection.exec_driver_sql("PRAGMA synchronous").scalar()
         assert level == 1  # pooled connections are back to NORMAL afterwards
+
+
+def test_the_applier_rests_while_events_arrive_on_any_database() -> None:
+    waits: list[float | None] = []
+
+    class Stop:
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout)
+            return False
+
+    turns = WriteTurns(enabled=False)  # PostgreSQL: no turns at the lock, but pacing
+    turns.pace(0.01, Stop())
+    assert waits == []  # nothing stored lately: full speed
+    with turns.urgent():
+        pass
+    turns.pace(0.01, Stop())
+    assert waits == [BURST_REST]
