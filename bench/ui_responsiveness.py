@@ -27,11 +27,13 @@ As in the app: True/False are guarded against PySide6 6.12's ``emit()`` referenc
 (:mod:`desktop.views.qt_workarounds`; without it a long scrolling run aborts), the
 window's start-up objects are frozen out of the garbage collector
 (:func:`desktop.app.freeze_start_up_objects`), worker threads hand the GIL back to the
-window's thread after 1 ms (:func:`desktop.app.prefer_the_window_thread`), and the sync's
-child process lowers its CPU priority (``nice +10``,
+window's thread after 1 ms (:func:`desktop.app.prefer_the_window_thread`), the app's
+job and read-loader threads run at nice +5 (:data:`desktop.views.jobs.WORKER_NICENESS`),
+and the sync's child process lowers its CPU priority (``nice +10``,
 :data:`desktop.sync.subprocess_runner.CHILD_NICENESS`). The sandbox child is niced as
 well (+10): it stands in for a vendor's servers, which do not share the user's cores.
-The table's header says so, and the machine's load average.
+The table's header says so, and the machine's load average. The breakdown of the stalls
+over 50 ms ("waiting for a CPU") tells how much of them the machine's other work caused.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ from desktop.sync.subprocess_runner import CHILD_NICENESS  # noqa: E402
 from desktop.views.accounts import AccountsPage  # noqa: E402
 from desktop.views.connections import ConnectionsPage  # noqa: E402
 from desktop.views.connections_actions import EngineActions  # noqa: E402
+from desktop.views.jobs import WORKER_NICENESS  # noqa: E402
 from desktop.views.qt_workarounds import guard_signal_emit_refcount  # noqa: E402
 
 MODES = ("in-process", "subprocess")
@@ -375,6 +378,7 @@ def print_table(accounts: int, results: list[Result], sandbox: str, load_before:
     print(
         f"sync child niced +{CHILD_NICENESS}; sandbox "
         + (f"child niced +{SANDBOX_NICENESS}" if sandbox == "process" else "threads, not niced")
+        + f"; app worker threads niced +{WORKER_NICENESS}"
         + "; start-up objects frozen out of the GC; GIL switch interval "
         + f"{sys.getswitchinterval() * 1000:g} ms"
     )
