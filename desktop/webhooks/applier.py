@@ -80,6 +80,8 @@ class StopFlag(Protocol):
 AFTER_APPLY_EVERY: Final[float] = 10.0
 #: The most events applied in one transaction.
 BATCH: Final[int] = 200
+#: The most while events are arriving, so the receiver's writer never waits long.
+BUSY_BATCH: Final[int] = 20
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,8 @@ class EventApplier:
         outcomes (empty when nothing waits). Does not run ``after_apply``.
         """
         limit = limit or self._batch
+        if self._turns.busy():
+            limit = min(limit, BUSY_BATCH)  # short turns while the receiver is storing
         try:
             with self._turns.background(), self._database.transaction() as session:
                 return self._apply_batch(session, limit, stop)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from desktop.storage.models import AccountSource, Invoice, Subscription, User, WebhookEvent
 from desktop.sync import zoho_normalise
-from desktop.webhooks.applier import EventApplier
+from desktop.webhooks.applier import BUSY_BATCH, EventApplier
 from desktop.webhooks.grouped import Group, GroupWriteMismatch
 from desktop.webhooks.store import Incoming, write_events
 from desktop.webhooks.turns import BURST_REST, WriteTurns
@@ -371,3 +371,12 @@ def test_the_applier_rests_while_events_arrive_on_any_database() -> None:
         pass
     turns.pace(0.01, Stop())
     assert waits == [BURST_REST]
+
+
+def test_batches_are_short_while_events_arrive(seeded: Seeded) -> None:
+    for k in range(25):
+        _subscription(seeded, f"b{k:02d}", "unpaid", f"2024-03-10T10:{k:02d}:00+0000")
+    turns = WriteTurns(enabled=seeded.database.dialect == "sqlite", busy_window=600.0)
+    with turns.urgent():  # the receiver just stored something
+        pass
+    assert len(EventApplier(seeded.database, clock, turns=turns).apply_batch()) == BUSY_BATCH
