@@ -12,15 +12,12 @@ Connections page show only its last four characters.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -29,11 +26,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QRadioButton,
-    QStackedWidget,
-    QTextEdit,
     QVBoxLayout,
     QWidget,
     QWizard,
@@ -43,9 +37,18 @@ from PySide6.QtWidgets import (
 from desktop.errors import BillbridgeError, ConfigurationError
 from desktop.sync.base import AuthorisationError, FieldInfo
 from desktop.sync.connections import connection_secret_hint
-from desktop.sync.recurly import parse_recurly_secret
-from desktop.sync.zoho_oauth import DATA_CENTRES
 from desktop.views.models.formatting import key_text
+from desktop.wizards.credential_forms import (
+    ChargebeeForm,
+    CredentialForm,
+    FormStack,
+    RecurlyForm,
+    ZohoForm,
+    tab_to_checked,
+)
+from desktop.wizards.credential_forms import (  # kept importable from here
+    recurly_map_problem as recurly_map_problem,
+)
 from desktop.wizards.probe import DEFAULT_DEADLINE, ProbeResult, ZohoGrant, probe
 
 SYSTEMS: tuple[tuple[str, str, str], ...] = (
@@ -61,7 +64,6 @@ PROMISE = (
     "Billbridge only reads (HTTP GET): it never changes anything in your billing system. "
     "Keys are kept in the system keychain, never in the workspace."
 )
-SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 @dataclass
@@ -87,59 +89,6 @@ class WizardResult:
 
 #: Saves a result (connection service → keychain + workspace); raises BillbridgeError.
 SaveFunction = Callable[[WizardResult], None]
-
-
-def recurly_map_problem(text: str) -> tuple[str, int | None]:
-    """Why a Recurly site map is not usable, and on which line (1-based), or ``("", None)``."""
-    if not text.strip():
-        return "Enter a JSON object of subdomain → API key.", None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        return (
-            (
-                f"Line {error.lineno}, column {error.colno}: {error.msg}. Write it as "
-                '{"subdomain": "API key", …}.'
-            ),
-            error.lineno,
-        )
-    try:
-        parse_recurly_secret(text)
-    except ConfigurationError as error:
-        line = None
-        if isinstance(data, dict):
-            for key in data:
-                if f"{key!r}" in str(error) or f'"{key}"' in str(error):
-                    line = _line_of(text, f'"{key}"')
-        return str(error), line
-    return "", None
-
-
-def _line_of(text: str, needle: str) -> int | None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    return None
-
-
-def tab_to_checked(*buttons: QRadioButton) -> None:
-    """Tab stops only at the checked button of a radio group; the arrow keys move within it.
-
-    Qt lets Tab land on a group's first button whether or not it is checked (then a Space
-    changes the choice by accident); this keeps the Tab stop on the chosen one, or on the
-    first one while none is chosen.
-    """
-
-    def update(*_args: object) -> None:
-        chosen = next((b for b in buttons if b.isChecked()), buttons[0])
-        for button in buttons:
-            button.setFocusPolicy(
-                Qt.FocusPolicy.StrongFocus if button is chosen else Qt.FocusPolicy.ClickFocus
-            )
-
-    for button in buttons:
-        button.toggled.connect(update)
-    update()
 
 
 class SystemPage(QWizardPage):
@@ -186,20 +135,31 @@ class SystemPage(QWizardPage):
 
 
 class CredentialsPage(QWizardPage):
-    """Step 2: the system's credentials, validated live, and *Test connection*."""
+    """Step 2: the system's credentials, validated live, and *Test connection*.
+
+    The chosen system's form (:mod:`desktop.wizards.credential_forms`) sits in a stack that
+    takes only that form's height, followed by the optional URLs, the first problem with
+    the fields, and the test's button and outcome.
+    """
 
     def __init__(self, wizard: ConnectionWizard) -> None:
         super().__init__()
         self.wizard_ = wizard
         self.setTitle("Credentials")
         self.result: ProbeResult | None = None
-        self.map_error_line: int | None = None
         self.task: asyncio.Task[ProbeResult] | None = None
         layout = QVBoxLayout(self)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self._chargebee())
-        self.stack.addWidget(self._recurly())
-        self.stack.addWidget(self._zoho())
+        self.chargebee = ChargebeeForm()
+        self.recurly = RecurlyForm()
+        self.zoho = ZohoForm()
+        self.forms: dict[str, CredentialForm] = {
+            "chargebee": self.chargebee,
+            "recurly": self.recurly,
+            "zoho-billing": self.zoho,
+        }
+        self.stack = FormStack()
+        for form in self.forms.values():
+            self.stack.addWidget(form)
         layout.addWidget(self.stack)
         advanced = QFormLayout()
         self.base_url = QLineEdit()
@@ -237,121 +197,38 @@ class CredentialsPage(QWizardPage):
             combo.currentIndexChanged.connect(self._changed)
         for radio in self.findChildren(QRadioButton):
             radio.toggled.connect(self._changed)
-        self.recurly_map.textChanged.connect(self._changed)
+        self.recurly.site_map.textChanged.connect(self._changed)
 
-    # ---------------------------------------------------------------- forms
-
-    @staticmethod
-    def _secret_edit(placeholder: str) -> QLineEdit:
-        edit = QLineEdit()
-        edit.setEchoMode(QLineEdit.EchoMode.Password)
-        edit.setPlaceholderText(placeholder)
-        return edit
-
-    def _chargebee(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        self.cb_site = QLineEdit()
-        self.cb_site.setPlaceholderText("acme (from https://acme.chargebee.com)")
-        self.cb_test = QRadioButton("Test site")
-        self.cb_live = QRadioButton("Live site")
-        self.cb_live.setChecked(True)
-        tab_to_checked(self.cb_test, self.cb_live)
-        env = QHBoxLayout()
-        env.addWidget(self.cb_test)
-        env.addWidget(self.cb_live)
-        env.addStretch(1)
-        self.cb_key = self._secret_edit("API key (read-only key recommended)")
-        form.addRow("Site:", self.cb_site)
-        form.addRow("Environment:", env)
-        form.addRow("API key:", self.cb_key)
-        return page
-
-    def _recurly(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        self.rc_one = QRadioButton("One site")
-        self.rc_many = QRadioButton("Several sites")
-        self.rc_one.setChecked(True)
-        tab_to_checked(self.rc_one, self.rc_many)
-        choice = QHBoxLayout()
-        choice.addWidget(self.rc_one)
-        choice.addWidget(self.rc_many)
-        choice.addStretch(1)
-        form.addRow("Sites:", choice)
-        self.rc_site = QLineEdit()
-        self.rc_site.setPlaceholderText("subdomain, as in https://SUBDOMAIN.recurly.com")
-        self.rc_key = self._secret_edit("private API key")
-        self.recurly_map = QPlainTextEdit()
-        self.recurly_map.setPlaceholderText('{\n  "acme": "API key",\n  "acme-eu": "API key"\n}')
-        self.recurly_map.setTabChangesFocus(True)
-        self.recurly_map.setMaximumHeight(110)
-        self.rc_region = QComboBox()
-        self.rc_region.addItem("United States (US)", "us")
-        self.rc_region.addItem("Europe (EU)", "eu")
-        form.addRow("Subdomain:", self.rc_site)
-        form.addRow("API key:", self.rc_key)
-        form.addRow("Site map:", self.recurly_map)
-        form.addRow("Region:", self.rc_region)
-        self.rc_form = form
-        return page
-
-    def _zoho(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        self.zo_dc = QComboBox()
-        for key, (api, _accounts) in DATA_CENTRES.items():
-            self.zo_dc.addItem(f"{key.upper()} — {api.removeprefix('https://www.')}", key)
-        self.zo_org = QLineEdit()
-        self.zo_org.setPlaceholderText("digits, from Settings → Organization Profile")
-        self.zo_client_id = QLineEdit()
-        self.zo_client_id.setPlaceholderText("1000.XXXX from the Zoho API console")
-        self.zo_client_secret = self._secret_edit("client secret")
-        self.zo_grant = QRadioButton("Grant code")
-        self.zo_refresh = QRadioButton("Refresh token")
-        self.zo_grant.setChecked(True)
-        tab_to_checked(self.zo_grant, self.zo_refresh)
-        choice = QHBoxLayout()
-        choice.addWidget(self.zo_grant)
-        choice.addWidget(self.zo_refresh)
-        choice.addStretch(1)
-        self.zo_token = self._secret_edit("paste the Self Client grant code (used once)")
-        form.addRow("Data centre:", self.zo_dc)
-        form.addRow("Organization id:", self.zo_org)
-        form.addRow("Client id:", self.zo_client_id)
-        form.addRow("Client secret:", self.zo_client_secret)
-        form.addRow("Authorise with:", choice)
-        form.addRow("Code or token:", self.zo_token)
-        return page
+    def form(self) -> CredentialForm:
+        """The chosen system's form."""
+        return self.forms[self.wizard_.kind()]
 
     # ------------------------------------------------------------- lifecycle
 
     def initializePage(self) -> None:
-        kind = self.wizard_.kind()
-        self.stack.setCurrentIndex({"chargebee": 0, "recurly": 1, "zoho-billing": 2}[kind])
-        # Only Zoho signs in through a separate accounts server.
-        self.advanced.setRowVisible(self.auth_url, kind == "zoho-billing")
+        form = self.form()
+        self.stack.setCurrentWidget(form)
+        self.advanced.setRowVisible(self.auth_url, form.uses_accounts_server)
+        self._align_labels(form)
         existing = self.wizard_.existing_settings
         if existing:
-            self._load(kind, existing)
+            self.base_url.setText(str(existing.get("base_url", "")))
+            self.auth_url.setText(str(existing.get("auth_url", "")))
+            form.load(existing)
         self._changed()
 
-    def _load(self, kind: str, settings: dict[str, Any]) -> None:
-        self.base_url.setText(str(settings.get("base_url", "")))
-        self.auth_url.setText(str(settings.get("auth_url", "")))
-        if kind == "chargebee":
-            self.cb_site.setText(str(settings.get("site", "")))
-            (self.cb_test if settings.get("environment") == "test" else self.cb_live).setChecked(
-                True
-            )
-        elif kind == "recurly":
-            sites = settings.get("sites") or []
-            (self.rc_many if len(sites) > 1 else self.rc_one).setChecked(True)
-            self.rc_site.setText(str(settings.get("subdomain") or (sites[0] if sites else "")))
-            self.rc_region.setCurrentIndex(max(self.rc_region.findData(settings.get("region")), 0))
-        else:
-            self.zo_org.setText(str(settings.get("org_id", "")))
-            self.zo_dc.setCurrentIndex(max(self.zo_dc.findData(settings.get("data_centre")), 0))
+    def _align_labels(self, form: CredentialForm) -> None:
+        """Gives the form's labels and the URL rows' labels one column width."""
+        labels = form.labels() + [
+            label
+            for field in (self.base_url, self.auth_url)
+            if isinstance(label := self.advanced.labelForField(field), QLabel)
+        ]
+        for label in labels:
+            label.setMinimumWidth(0)
+        width = max(label.sizeHint().width() for label in labels if not label.isHidden())
+        for label in labels:
+            label.setMinimumWidth(width)
 
     def cleanupPage(self) -> None:
         self.cancel_test()
@@ -360,97 +237,32 @@ class CredentialsPage(QWizardPage):
         if self.task is None:
             self.result = None
             self.outcome.setText("")
-        kind = self.wizard_.kind()
-        many = kind == "recurly" and self.rc_many.isChecked()
-        for widget in (self.rc_site, self.rc_key):
-            widget.setVisible(not many)
-            self.rc_form.labelForField(widget).setVisible(not many)
-        self.recurly_map.setVisible(many)
-        self.rc_form.labelForField(self.recurly_map).setVisible(many)
-        self.zo_token.setPlaceholderText(
-            "paste the Self Client grant code (used once)"
-            if self.zo_grant.isChecked()
-            else "paste the refresh token"
-        )
+        for form in self.forms.values():
+            form.refresh()
         self.problem.setText(self.input_problem() or "")
-        self._highlight_map()
         self.test_button.setEnabled(self.task is None and not self.input_problem())
         self.completeChanged.emit()
 
+    @property
+    def map_error_line(self) -> int | None:
+        """The Recurly site map's line that the problem points at (``None``: none)."""
+        return self.recurly.map_error_line
+
     def input_problem(self) -> str | None:
         """The first thing wrong with the fields, as a sentence (``None``: all fine)."""
-        kind = self.wizard_.kind()
-        if kind == "chargebee":
-            site = self.cb_site.text().strip().lower()
-            if not site:
-                return "Enter the Chargebee site."
-            if not re.match(SITE_PATTERN, site):
-                return "The site is the name in https://SITE.chargebee.com (letters, digits, -)."
-            if not self.cb_key.text().strip():
-                return "Enter the API key."
-            return None
-        if kind == "recurly":
-            if self.rc_many.isChecked():
-                message, _line = recurly_map_problem(self.recurly_map.toPlainText())
-                return message or None
-            if not re.match(SITE_PATTERN, self.rc_site.text().strip().lower()):
-                return "Enter the site's subdomain (letters, digits and hyphens)."
-            if not self.rc_key.text().strip():
-                return "Enter the site's API key."
-            return None
-        if not self.zo_org.text().strip().isdigit():
-            return "The organization id is the number shown under Settings → Organization Profile."
-        if not self.zo_client_id.text().strip() or not self.zo_client_secret.text().strip():
-            return "Enter the OAuth client id and client secret from the Zoho API console."
-        if not self.zo_token.text().strip():
-            return "Paste a grant code or a refresh token."
-        return None
-
-    def _highlight_map(self) -> None:
-        selections: list[QTextEdit.ExtraSelection] = []
-        line: int | None = None
-        if self.rc_many.isChecked():
-            _message, line = recurly_map_problem(self.recurly_map.toPlainText())
-            if line is not None:
-                block = self.recurly_map.document().findBlockByLineNumber(line - 1)
-                selection = QTextEdit.ExtraSelection()
-                fmt = QTextCharFormat()
-                fmt.setBackground(QColor(214, 69, 65, 70))
-                fmt.setProperty(QTextFormat.Property.FullWidthSelection, True)
-                selection.format = fmt
-                cursor = QTextCursor(block)
-                selection.cursor = cursor
-                selections.append(selection)
-        self.map_error_line = line if selections else None
-        self.recurly_map.setExtraSelections(selections)
+        return self.form().problem()
 
     def settings_and_secret(self) -> tuple[dict[str, Any], str | ZohoGrant]:
         """The settings and secret the fields describe."""
-        kind = self.wizard_.kind()
+        form = self.form()
         settings: dict[str, Any] = {}
         if self.base_url.text().strip():
             settings["base_url"] = self.base_url.text().strip()
-        if kind == "chargebee":
-            settings["site"] = self.cb_site.text().strip().lower()
-            return settings, self.cb_key.text().strip()
-        if kind == "recurly":
-            settings["region"] = self.rc_region.currentData()
-            if self.rc_many.isChecked():
-                return settings, self.recurly_map.toPlainText()
-            settings["site"] = self.rc_site.text().strip()
-            return settings, self.rc_key.text().strip()
-        settings["org_id"] = self.zo_org.text().strip()
-        settings["data_centre"] = self.zo_dc.currentData()
-        if self.auth_url.text().strip():
+        form_settings, secret = form.settings_and_secret()
+        settings.update(form_settings)
+        if form.uses_accounts_server and self.auth_url.text().strip():
             settings["auth_url"] = self.auth_url.text().strip()
-        client_id = self.zo_client_id.text().strip()
-        client_secret = self.zo_client_secret.text().strip()
-        token = self.zo_token.text().strip()
-        if self.zo_grant.isChecked():
-            return settings, ZohoGrant(client_id, client_secret, token)
-        return settings, json.dumps(
-            {"client_id": client_id, "client_secret": client_secret, "refresh_token": token}
-        )
+        return settings, secret
 
     # ------------------------------------------------------------------ test
 

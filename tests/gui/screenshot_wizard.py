@@ -56,8 +56,8 @@ async def shoot(out: Path, sandbox: Sandbox) -> None:
     await save(wizard, out / "wizard-1-system.png")
     wizard.next()
     page = wizard.credentials
-    page.cb_site.setText("acme")
-    page.cb_key.setText(CHARGEBEE_KEYS["acme"])
+    page.chargebee.site.setText("acme")
+    page.chargebee.key.setText(CHARGEBEE_KEYS["acme"])
     page.base_url.setText(sandbox.base_url("chargebee", "acme"))
     page.start_test()
     await wait_for_test(wizard)
@@ -77,11 +77,11 @@ async def shoot(out: Path, sandbox: Sandbox) -> None:
     recurly.system.name.setText("Acme Recurly")
     recurly.next()
     page = recurly.credentials
-    page.rc_site.setText("acme")
-    page.rc_key.setText(RECURLY_KEYS["acme"])
+    page.recurly.site.setText("acme")
+    page.recurly.key.setText(RECURLY_KEYS["acme"])
     await save(recurly, out / "wizard-2-recurly-one-site.png")
-    page.rc_many.setChecked(True)
-    page.recurly_map.setPlainText('{\n  "acme": "key one",\n  "acme-eu" "key two"\n}')
+    page.recurly.many_sites.setChecked(True)
+    page.recurly.site_map.setPlainText('{\n  "acme": "key one",\n  "acme-eu" "key two"\n}')
     await save(recurly, out / "wizard-2-recurly-site-map-error.png")
     recurly.close()
 
@@ -90,7 +90,7 @@ async def shoot(out: Path, sandbox: Sandbox) -> None:
     zoho.system.buttons["zoho-billing"].setChecked(True)
     zoho.system.name.setText("Acme Zoho Billing")
     zoho.next()
-    zoho.credentials.zo_org.setText("10234695")
+    zoho.credentials.zoho.org_id.setText("10234695")
     await save(zoho, out / "wizard-2-zoho.png")
     zoho.close()
 

@@ -72,45 +72,57 @@ def test_chargebee_credentials_tab_order_skips_the_zoho_only_field(qtbot: QtBot)
     page = wizard.credentials
     assert page.auth_url.isHidden()
     assert page.advanced.labelForField(page.auth_url).isHidden()
-    page.cb_site.setText("acme")
-    page.cb_key.setText("live_key_1234")
-    walk = _tab_walk(qtbot, page.cb_site, 5)
-    assert walk == [page.cb_site, page.cb_live, page.cb_key, page.base_url, page.test_button]
+    page.chargebee.site.setText("acme")
+    page.chargebee.key.setText("live_key_1234")
+    walk = _tab_walk(qtbot, page.chargebee.site, 5)
+    assert walk == [
+        page.chargebee.site,
+        page.chargebee.live_site,
+        page.chargebee.key,
+        page.base_url,
+        page.test_button,
+    ]
 
 
 def test_recurly_credentials_tab_order_in_both_site_modes(qtbot: QtBot) -> None:
     wizard = _wizard_at_credentials(qtbot, "recurly")
     page = wizard.credentials
     assert page.auth_url.isHidden()
-    page.rc_site.setText("acme")
-    page.rc_key.setText("key")
-    walk = _tab_walk(qtbot, page.rc_one, 6)
+    page.recurly.site.setText("acme")
+    page.recurly.key.setText("key")
+    walk = _tab_walk(qtbot, page.recurly.one_site, 6)
     assert walk == [
-        page.rc_one,
-        page.rc_site,
-        page.rc_key,
-        page.rc_region,
+        page.recurly.one_site,
+        page.recurly.site,
+        page.recurly.key,
+        page.recurly.region,
         page.base_url,
         page.test_button,
     ]
-    page.rc_many.setChecked(True)
-    page.recurly_map.setPlainText('{"acme": "k1", "acme-eu": "k2"}')
-    walk = _tab_walk(qtbot, page.rc_many, 5)
-    assert walk == [page.rc_many, page.recurly_map, page.rc_region, page.base_url, page.test_button]
+    page.recurly.many_sites.setChecked(True)
+    page.recurly.site_map.setPlainText('{"acme": "k1", "acme-eu": "k2"}')
+    walk = _tab_walk(qtbot, page.recurly.many_sites, 5)
+    assert walk == [
+        page.recurly.many_sites,
+        page.recurly.site_map,
+        page.recurly.region,
+        page.base_url,
+        page.test_button,
+    ]
 
 
 def test_zoho_credentials_show_the_accounts_server_field_in_tab_order(qtbot: QtBot) -> None:
     wizard = _wizard_at_credentials(qtbot, "zoho-billing")
     page = wizard.credentials
     assert page.auth_url.isVisible()
-    walk = _tab_walk(qtbot, page.zo_dc, 8)
+    walk = _tab_walk(qtbot, page.zoho.data_centre, 8)
     assert walk == [
-        page.zo_dc,
-        page.zo_org,
-        page.zo_client_id,
-        page.zo_client_secret,
-        page.zo_grant,
-        page.zo_token,
+        page.zoho.data_centre,
+        page.zoho.org_id,
+        page.zoho.client_id,
+        page.zoho.client_secret,
+        page.zoho.grant,
+        page.zoho.token,
         page.base_url,
         page.auth_url,
     ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QWizard
+from PySide6.QtWidgets import QFormLayout, QWizard
+from pytestqt.exceptions import TimeoutError as WaitTimeout
 from pytestqt.qtbot import QtBot
 
 from desktop.sandbox.credentials import CHARGEBEE_KEYS, RECURLY_KEYS
@@ -53,8 +55,8 @@ def _to_chargebee_credentials(wizard: ConnectionWizard, base_url: str, key: str)
     assert wizard.system.isComplete()
     wizard.next()
     page = wizard.credentials
-    page.cb_site.setText("acme")
-    page.cb_key.setText(key)
+    page.chargebee.site.setText("acme")
+    page.chargebee.key.setText(key)
     page.base_url.setText(base_url)
 
 
@@ -90,7 +92,10 @@ def test_chargebee_happy_path_saves_once_and_shows_only_four_characters(
     key = CHARGEBEE_KEYS["acme"]
     _to_chargebee_credentials(wizard, sandbox.base_url("chargebee", "acme"), key)
     assert not wizard.credentials.isComplete()  # untested credentials never pass
-    assert wizard.credentials.cb_key.echoMode() == wizard.credentials.cb_key.EchoMode.Password
+    assert (
+        wizard.credentials.chargebee.key.echoMode()
+        == wizard.credentials.chargebee.key.EchoMode.Password
+    )
     outcome = _test(qtbot, wizard)
     assert outcome.startswith("✓ Connected to")
     assert wizard.credentials.isComplete()
@@ -194,18 +199,18 @@ def test_recurly_several_sites_live_validation_then_success(qtbot: QtBot, sandbo
     wizard.system.name.setText("Recurly US")
     wizard.next()
     page = wizard.credentials
-    page.rc_many.setChecked(True)
-    page.recurly_map.setPlainText('{\n  "acme": "x"\n  "acme-eu": "y"\n}')
+    page.recurly.many_sites.setChecked(True)
+    page.recurly.site_map.setPlainText('{\n  "acme": "x"\n  "acme-eu": "y"\n}')
     assert page.problem.text().startswith("Line 3")
     assert page.map_error_line == 3
     assert not page.test_button.isEnabled()
-    page.rc_one.setChecked(True)
-    page.rc_site.setText("acme")
-    page.rc_key.setText(RECURLY_KEYS["acme"])
+    page.recurly.one_site.setChecked(True)
+    page.recurly.site.setText("acme")
+    page.recurly.key.setText(RECURLY_KEYS["acme"])
     page.base_url.setText(sandbox.base_url("recurly", "acme"))
     outcome = _test(qtbot, wizard)
     assert outcome.startswith("✓"), outcome
-    page.rc_key.setText(RECURLY_KEYS["acme"] + "x")  # any edit invalidates the test
+    page.recurly.key.setText(RECURLY_KEYS["acme"] + "x")  # any edit invalidates the test
     assert not page.isComplete()
 
 
@@ -225,13 +230,59 @@ def test_zoho_fields_validate_live(qtbot: QtBot, sandbox: Sandbox) -> None:
     wizard.system.name.setText("Zoho")
     wizard.next()
     page = wizard.credentials
-    page.zo_org.setText("abc")
+    page.zoho.org_id.setText("abc")
     assert "organization id" in page.problem.text()
-    page.zo_org.setText("10234695")
+    page.zoho.org_id.setText("10234695")
     assert "client id" in page.problem.text()
-    page.zo_client_id.setText("1000.X")
-    page.zo_client_secret.setText("s")
-    page.zo_token.setText("1000.code")
+    page.zoho.client_id.setText("1000.X")
+    page.zoho.client_secret.setText("s")
+    page.zoho.token.setText("1000.code")
     assert page.problem.text() == ""
     assert page.test_button.isEnabled()
-    assert page.zo_client_secret.echoMode() == page.zo_client_secret.EchoMode.Password
+    assert page.zoho.client_secret.echoMode() == page.zoho.client_secret.EchoMode.Password
+
+
+def _gap_above_base_url(wizard: ConnectionWizard) -> tuple[int, int]:
+    """Pixels between the chosen form's last shown field and the base-URL row, and the
+    room the form is short of its least height (> 0 would clip it)."""
+    page = wizard.credentials
+    form = page.form()
+    shown = [
+        form.form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+        for row in range(form.form.rowCount())
+        if form.form.isRowVisible(row)
+    ]
+    last = shown[-1]
+    assert last is not None
+    bottom = form.mapTo(page, last.geometry().bottomLeft()).y()
+    top = page.base_url.mapTo(page, page.base_url.rect().topLeft()).y()
+    return top - bottom - 1, form.minimumSizeHint().height() - form.height()
+
+
+def test_each_form_is_followed_closely_by_the_base_url_row(qtbot: QtBot) -> None:
+    wizard = _wizard(qtbot, None, [])
+    wizard.system.name.setText("Layout")
+    layout = wizard.credentials.layout()
+    assert layout is not None
+    spacing = layout.spacing()
+    steps = [
+        ("zoho-billing", False),
+        ("chargebee", False),
+        ("recurly", False),
+        ("recurly", True),
+        ("zoho-billing", False),
+        ("recurly", False),
+        ("chargebee", False),
+    ]
+    for kind, many in steps:
+        if wizard.currentPage() is wizard.credentials:
+            wizard.back()
+        wizard.system.buttons[kind].setChecked(True)
+        wizard.next()
+        wizard.credentials.recurly.many_sites.setChecked(many)
+        wizard.credentials.recurly.one_site.setChecked(not many)
+        with contextlib.suppress(WaitTimeout):  # the layout settles; the asserts say how
+            qtbot.waitUntil(lambda: _gap_above_base_url(wizard)[0] <= spacing + 2, timeout=1000)
+        gap, short = _gap_above_base_url(wizard)
+        assert 0 <= gap <= spacing + 2, (kind, many, gap)
+        assert short <= 0, (kind, many, short)
