@@ -18,7 +18,9 @@ Replaying puts a finished event back to ``received`` and applies it again.
 
 On SQLite the batch gives way as soon as the receiver's writer waits for its turn (see
 :mod:`desktop.webhooks.turns`): it commits what it has applied and the rest waits for the
-next batch, so storing an event never waits for a whole batch.
+next batch, so storing an event never waits for a whole batch. Waiting for a turn ends
+when stopping is asked for (the turn's holder may have been killed): nothing was taken,
+and the waiting events stay ``received`` for the next applier.
 
 After a run of batches the ``after_apply`` hook runs once (risk alerts, see
 :func:`alert_hook`), and during a long run at most every :data:`AFTER_APPLY_EVERY`
@@ -49,7 +51,7 @@ from desktop.webhooks.apply import apply_event, writer_for
 from desktop.webhooks.events import EventRejected, parse_event, peek_identity
 from desktop.webhooks.grouped import Group, GroupWriteMismatch, fits_group
 from desktop.webhooks.store import EventStatus
-from desktop.webhooks.turns import WriteTurns
+from desktop.webhooks.turns import TurnAbandoned, WriteTurns
 
 log = logging.getLogger(__name__)
 
@@ -214,14 +216,17 @@ class EventApplier:
 
         Each event is claimed and applied in its own savepoint; a failing one is rolled
         back alone and recorded as ``failed`` (see the module docstring). Returns the
-        outcomes (empty when nothing waits). Does not run ``after_apply``.
+        outcomes (empty when nothing waits, or when ``stop`` is set while waiting for the
+        write turn). Does not run ``after_apply``.
         """
         limit = limit or self._batch
         if self._turns.busy():
             limit = min(limit, BUSY_BATCH)  # short turns while the receiver is storing
         try:
-            with self._turns.background(), self._database.transaction() as session:
+            with self._turns.background(stop), self._database.transaction() as session:
                 return self._apply_batch(session, limit, stop)
+        except TurnAbandoned:
+            return []
         except Exception as error:
             log.warning(
                 "A batch of webhook events could not be committed (%s); applying them one by one",
@@ -233,7 +238,10 @@ class EventApplier:
         for event_row_id in ids:
             if stop is not None and stop.is_set():
                 break
-            outcomes.append(self.apply_one(event_row_id))
+            try:
+                outcomes.append(self.apply_one(event_row_id, stop=stop))
+            except TurnAbandoned:
+                break
         return outcomes
 
     @staticmethod
@@ -349,16 +357,23 @@ class EventApplier:
         except Exception as error:  # alerts failing must not stop events
             log.error("Evaluating alerts after webhook events failed", exc_info=error)
 
-    def apply_one(self, event_row_id: int) -> Outcome:
-        """Claims and applies one ``received`` event (``skipped`` if someone else has it)."""
+    def apply_one(self, event_row_id: int, *, stop: StopFlag | None = None) -> Outcome:
+        """Claims and applies one ``received`` event (``skipped`` if someone else has it).
+
+        Raises:
+            TurnAbandoned: ``stop`` was set while waiting for the write turn (the event
+                stays ``received``).
+        """
         try:
-            with self._turns.background(), self._database.transaction() as session:
+            with self._turns.background(stop), self._database.transaction() as session:
                 return self._claim_and_apply(session, event_row_id)
+        except TurnAbandoned:
+            raise
         except (EventRejected, Unnormalisable, BillbridgeError) as error:
-            return self._record_failure(event_row_id, error, str(error))
+            return self._record_failure(event_row_id, error, str(error), stop)
         except Exception as error:
             log.error("Applying webhook event %s failed", event_row_id, exc_info=error)
-            return self._record_failure(event_row_id, error, _unexpected(error))
+            return self._record_failure(event_row_id, error, _unexpected(error), stop)
 
     def _writer(self, connection: Connection) -> PageWriter:
         """A writer per connection (and thread), kept so its statements compile once."""
@@ -432,8 +447,10 @@ class EventApplier:
             )
         event.event_id = event_id
 
-    def _record_failure(self, event_row_id: int, error: BaseException, reason: str) -> Outcome:
-        with self._turns.background(), self._database.transaction() as session:
+    def _record_failure(
+        self, event_row_id: int, error: BaseException, reason: str, stop: StopFlag | None = None
+    ) -> Outcome:
+        with self._turns.background(stop), self._database.transaction() as session:
             return self._mark_failure(session, event_row_id, error, reason)
 
     @staticmethod

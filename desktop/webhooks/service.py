@@ -17,8 +17,9 @@ import multiprocessing.process
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from desktop.secrets import SecretStore
 from desktop.storage.database import Database, open_database
@@ -32,6 +33,8 @@ from desktop.webhooks.turns import WriteTurns
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8765
+#: How long an applier process whose parent is gone may take to stop before it ends itself.
+ORPHAN_GRACE: Final[float] = 5.0
 
 
 class WebhookReceiverService:
@@ -140,6 +143,11 @@ class ApplierProcess:
     wake (the writer wakes it after storing) or poll, and evaluates risk alerts after
     each run. Stopping finishes the event being applied; a child that does not stop in
     time is terminated — its open transaction rolls back and the event stays waiting.
+
+    A parent killed with SIGKILL cannot say stop: the child notices that its parent is
+    gone, stops by itself, and if it is still there :data:`ORPHAN_GRACE` seconds later
+    (waiting for something the dead parent held) ends at once — its open transaction
+    rolls back the same way, and the next receiver on the workspace applies what waits.
     """
 
     def __init__(self, database: Database, turns: WriteTurns) -> None:
@@ -156,7 +164,7 @@ class ApplierProcess:
         if self._process is None:
             self._process = self._context.Process(
                 target=_apply_in_child,
-                args=(self._url, self._turns, self._wake, self._stop),
+                args=(self._url, self._turns, self._wake, self._stop, os.getpid()),
                 name="webhook-applier",
                 daemon=True,
             )
@@ -165,6 +173,11 @@ class ApplierProcess:
     def wake(self) -> None:
         """Asks the child to look for new events now."""
         self._wake.set()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id, once started."""
+        return None if self._process is None else self._process.pid
 
     @property
     def alive(self) -> bool:
@@ -185,20 +198,41 @@ class ApplierProcess:
             process.join(5)
 
 
-def _apply_in_child(url: str, turns: WriteTurns, wake: Any, stop: Any) -> None:
-    """The applier process: applies events until ``stop`` is set."""
+def watch_parent(
+    parent: int,
+    stop: Any,
+    wake: Any,
+    *,
+    grace: float = ORPHAN_GRACE,
+    interval: float = 0.5,
+    end: Callable[[int], object] = os._exit,
+) -> None:
+    """Waits until ``parent`` is no longer this process's parent, then stops this process.
+
+    Asks the applier to stop (``stop`` and ``wake`` set) and, should the process still be
+    running ``grace`` seconds later, ends it with ``end(1)`` (:func:`os._exit`): what a
+    stuck applier had open rolls back, so no event is lost or applied twice. The timer
+    starts before the events are set, as setting them may itself wait for a lock the dead
+    parent held.
+    """
+    while os.getppid() == parent:
+        time.sleep(interval)
+    log.warning("The webhook receiver process is gone; its applier process stops")
+    ender = threading.Timer(grace, end, args=(1,))
+    ender.daemon = True
+    ender.start()
+    stop.set()
+    wake.set()
+
+
+def _apply_in_child(url: str, turns: WriteTurns, wake: Any, stop: Any, parent: int) -> None:
+    """The applier process: applies events until ``stop`` is set or ``parent`` is gone."""
     with contextlib.suppress(OSError):
         os.nice(5)  # answering requests comes first
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    parent = os.getppid()
-
-    def orphaned() -> None:  # a parent killed with SIGKILL cannot say stop
-        while not stop.wait(0.5):
-            if os.getppid() != parent:
-                stop.set()
-                wake.set()
-
-    threading.Thread(target=orphaned, name="parent-watch", daemon=True).start()
+    threading.Thread(
+        target=watch_parent, args=(parent, stop, wake), name="parent-watch", daemon=True
+    ).start()
     database = open_database(url, migrate=False)
     try:
         applier = EventApplier(

@@ -15,6 +15,11 @@ On PostgreSQL writers do not block one another, so turns are not needed (``enabl
 False makes them free) — the applier's claim still keeps an event from being applied
 twice. Pacing still applies there: during a burst the applier leaves the processor to
 answering.
+
+A process killed while it holds a turn (SIGKILL) never gives it back. Whoever waits for a
+background turn passes its stop flag and waits in short slices, so once stopping is asked
+for (the applier process does so when its parent is gone) the wait ends with
+:class:`TurnAbandoned` instead of lasting for ever.
 """
 
 from __future__ import annotations
@@ -28,10 +33,20 @@ from typing import Any, Protocol
 
 #: The least rest between background turns while requests are arriving (seconds).
 BURST_REST = 0.25
+#: How long one wait for a background turn lasts before the stop flag is looked at again.
+WAIT_SLICE = 0.2
 
 
 class _Waitable(Protocol):
     def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class _StopFlag(_Waitable, Protocol):
+    def is_set(self) -> bool: ...
+
+
+class TurnAbandoned(Exception):
+    """Stopping was asked for while waiting for a background turn; no turn was taken."""
 
 
 class _Box:
@@ -93,15 +108,31 @@ class WriteTurns:
                 self._condition.notify_all()
 
     @contextmanager
-    def background(self) -> Iterator[None]:
-        """A turn taken only when no urgent turn is waiting."""
+    def background(self, stop: _StopFlag | None = None) -> Iterator[None]:
+        """A turn taken only when no urgent turn is waiting.
+
+        Args:
+            stop: when set while waiting, the wait ends (looked at every
+                :data:`WAIT_SLICE` seconds): the holder may be a killed process that
+                never gives the turn back.
+
+        Raises:
+            TurnAbandoned: ``stop`` was set before the turn came.
+        """
         if not self.enabled:
             yield
             return
-        with self._condition:
+        while not self._condition.acquire(True, WAIT_SLICE):
+            if stop is not None and stop.is_set():
+                raise TurnAbandoned
+        try:
             while self._held.value or self._urgent_waiting.value:
-                self._condition.wait(0.5)
+                if stop is not None and stop.is_set():
+                    raise TurnAbandoned
+                self._condition.wait(WAIT_SLICE)
             self._held.value = 1
+        finally:
+            self._condition.release()
         try:
             yield
         finally:
