@@ -179,6 +179,7 @@ class AccountDetailView(QWidget):
         self.fetch_button.clicked.connect(self._fetch_first)
         top.addWidget(self.fetch_button)
         self._top = top
+        self._header_last: QWidget = self.fetch_button
         layout.addLayout(top)
 
         self.facts = QLabel()
@@ -256,8 +257,13 @@ class AccountDetailView(QWidget):
         return page
 
     def add_header_action(self, widget: QWidget) -> None:
-        """Adds a button beside *Fetch this account* (the app adds the Zoho CRM actions)."""
+        """Adds a button beside *Fetch this account* (the app adds the Zoho CRM actions).
+
+        Tab reaches it right after the header's other buttons, before the tabs.
+        """
         self._top.addWidget(widget)
+        self.setTabOrder(self._header_last, widget)
+        self._header_last = widget
 
     # ------------------------------------------------------------------ loading
 

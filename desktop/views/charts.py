@@ -129,6 +129,9 @@ class Chart(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         )
         self._legend_columns = legend_columns
         self.setMinimumHeight(PLOT_MIN_HEIGHT)
+        # Nothing in a chart works from the keyboard (the mouse pans and zooms; the
+        # readout follows the mouse), so Tab goes on to the card's Export button.
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setMenuEnabled(False)
         self.plotItem.hideButtons()
         self.plotItem.showGrid(x=False, y=True, alpha=0.18)

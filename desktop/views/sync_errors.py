@@ -76,7 +76,6 @@ class SyncErrorsPage(Page):
         bar.addWidget(self.stream_filter)
         bar.addWidget(self.show_resolved)
         bar.addStretch(1)
-        bar.addWidget(self.retry_button)
         self.body.addLayout(bar)
         self.banner = Banner()
         self.body.addWidget(self.banner)
@@ -89,14 +88,18 @@ class SyncErrorsPage(Page):
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self.table.activated.connect(lambda _index: self.retry_selected())
         self.body.addWidget(self.table, 1)
-        # Tab: filters, then the list, then Retry for the row picked in it
-        self.setTabOrder(self.table, self.retry_button)
         self.empty = EmptyState("No sync errors. Every record of every run was written.")
         self.body.addWidget(self.empty, 1)
         self.empty.hide()
+        # Retry sits under the list it acts on: reading order and Tab order are then the
+        # same (filters, the list, Retry for the row picked in it).
+        foot = QHBoxLayout()
         self.count_label = QLabel()
         self.count_label.setObjectName("pageSubtitle")
-        self.body.addWidget(self.count_label)
+        foot.addWidget(self.count_label, 1)
+        foot.addWidget(self.retry_button)
+        self.body.addLayout(foot)
+        self.setTabOrder(self.table, self.retry_button)
 
     def refresh(self) -> None:
         """Reads the errors again with the filters in force."""
