@@ -18,7 +18,6 @@ a bind processor per value of every row cost more than the database itself, so:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from operator import itemgetter
@@ -29,6 +28,7 @@ from sqlalchemy import Connection as DbConnection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from desktop.storage.types import UTCDateTime
+from desktop.sync import jsontext
 
 Converter = Callable[[Any], Any]
 #: Conflict targets: source records are unique per connection and source id.
@@ -69,14 +69,11 @@ def sqlite_date(value: date | None) -> str | None:
     return value.isoformat()
 
 
-_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-
-
 def json_text(value: Any) -> str | None:
     """A JSON column's value as compact text (``None`` stays SQL NULL)."""
     if value is None:
         return None
-    return _ENCODE(value)
+    return jsontext.dumps(value)
 
 
 def _converter(table: Table, name: str) -> Converter | None:

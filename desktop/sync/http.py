@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import random
 import re
@@ -54,6 +53,7 @@ from desktop.backoff import (
 from desktop.backoff import Sleep as Sleep  # re-exported for the connectors
 from desktop.errors import ConfigurationError
 from desktop.jobs import CancelToken
+from desktop.sync import jsontext
 from desktop.sync.base import (
     AuthorisationError,
     ReadOnlyViolation,
@@ -148,7 +148,7 @@ class RateBudget:
 
 def _json_code(response: httpx.Response) -> object:
     try:
-        data = json.loads(response.content)
+        data = jsontext.loads(response.content)
     except ValueError:
         return None
     return data.get("code") if isinstance(data, dict) else None
@@ -517,7 +517,7 @@ class ReadOnlyClient:
             if allow_empty and (response.status_code in (204, 304) or not response.content):
                 return {}
             try:
-                data = json.loads(response.content)
+                data = jsontext.loads(response.content)
             except ValueError:
                 data = None
             if isinstance(data, dict):
@@ -554,7 +554,7 @@ class ReadOnlyClient:
             )
         response = await self._request("POST", url, data=data, use_budget=False, hook=False)
         try:
-            answer = json.loads(response.content)
+            answer = jsontext.loads(response.content)
         except ValueError:
             answer = None
         if isinstance(answer, dict):

@@ -49,6 +49,7 @@ import json
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
+from desktop.sync import jsontext
 from desktop.sync.base import SourceHttp
 from desktop.sync.http import SourceStatusError
 
@@ -103,7 +104,7 @@ async def get_json_dated(
             response.status_code,
         )
     try:
-        data = json.loads(response.content)
+        data = jsontext.loads(response.content)
     except ValueError:
         data = None
     if isinstance(data, dict):

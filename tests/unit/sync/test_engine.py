@@ -327,3 +327,26 @@ def test_custom_field_identity_merges_and_refuses_changes(
     assert error.source_id == customer.id
     assert "identifier" in error.reason
     assert count(database, models.Account) == accounts_before
+
+
+def test_a_sync_leaves_every_pooled_connection_checkpointing_as_usual(
+    sqlite_url: str, sandbox: Sandbox
+) -> None:
+    """The writer checkpoints less often while it writes pages; nothing else inherits that."""
+    from desktop.storage.database import open_database
+    from desktop.sync.engine import WRITER_CHECKPOINT_PAGES
+
+    database = open_database(sqlite_url)
+    try:
+        add_chargebee(database, sandbox)
+        assert fast_engine(database, sandbox).run("Acme").status == "succeeded"
+        held = [database.engine.connect() for _ in range(8)]  # every pooled one and more
+        try:
+            values = {c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() for c in held}
+        finally:
+            for conn in held:
+                conn.close()
+        assert values == {1000} != {WRITER_CHECKPOINT_PAGES}
+        assert_matches_truth(database, sandbox)
+    finally:
+        database.close()
