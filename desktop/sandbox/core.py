@@ -376,7 +376,21 @@ class Mount:
         )
 
 
-_PROTECTED_SUFFIXES = ("id", "object", "code")
+_PROTECTED_SUFFIXES = ("id", "_ids", "object", "code")
+#: Fields drift never touches besides ids, ``object`` and codes: whether a record is
+#: deleted and the timestamps incremental cursors order and filter by. A vendor's schema
+#: drifts around them; were they dropped or nulled, the simulator would stop being the
+#: ground truth a sync is checked against (a deleted record would read as live).
+_PROTECTED_KEYS = frozenset(
+    {
+        "deleted",
+        "deleted_at",
+        "updated_at",
+        "updated_time",
+        "last_modified_time",
+        "resource_version",
+    }
+)
 
 
 _ENVELOPE_KEYS = frozenset({"list", "data", "code", "page_context", "info"})
@@ -387,16 +401,21 @@ def drift(payload: object, rng: random.Random) -> None:
     """Alters records in a JSON payload in place, like a vendor changing its schema.
 
     Every record (a dict with at least five keys below the envelope) gets an unknown
-    field, loses one field and has another set to null; ids, ``object`` and codes are
-    never touched.
+    field, loses one field and has another set to null. Ids, ``object``, codes, the
+    ``deleted`` flag (and ``deleted_at``) and the cursor timestamps (``updated_at``,
+    ``updated_time``, ``last_modified_time``, ``resource_version``) are never touched.
     """
     for record in _records(payload, 0):
-        candidates = sorted(k for k in record if not k.endswith(_PROTECTED_SUFFIXES))
+        candidates = sorted(k for k in record if _driftable(k))
         record["x_sandbox_new_field"] = {"added": True, "note": "schema drift"}
         if len(candidates) >= 2:
             dropped, nulled = rng.sample(candidates, 2)
             del record[dropped]
             record[nulled] = None
+
+
+def _driftable(key: str) -> bool:
+    return key not in _PROTECTED_KEYS and not key.endswith(_PROTECTED_SUFFIXES)
 
 
 def _records(value: object, depth: int) -> list[dict[str, object]]:

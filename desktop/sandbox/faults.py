@@ -12,7 +12,8 @@ Text syntax (CLI ``--faults`` and the admin endpoint), comma-separated items
   ``500``/``502``/``503``/``504``, ``timeout`` (value = hold time, default 2s),
   ``reset``, ``malformed``, ``truncated``, ``expired`` (token expired / auth failure),
   ``429`` (a burst of rate-limit answers), ``drift`` (unknown fields added, fields
-  missing or null);
+  missing or null — never ids, ``deleted`` or the cursor timestamps, see
+  :func:`desktop.sandbox.core.drift`);
 * when: ``0.05`` (probability), ``/10`` (every 10th request), ``#3`` or ``#3+7``
   (exactly those requests), ``always``; a bare latency/timeout value means ``always``.
 

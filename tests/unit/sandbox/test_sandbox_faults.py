@@ -111,6 +111,57 @@ def test_schema_drift_adds_drops_and_nulls_fields(client: httpx.Client, sandbox:
         assert any(new[k] is None and old[k] is not None for k in new if k in old)
 
 
+#: What drift must leave alone: a record's identity, its deletion and its cursor position.
+_KEPT_BY_DRIFT = ("id", "deleted", "deleted_at", "updated_at", "resource_version")
+
+
+def _cb_records(client: httpx.Client, sandbox: Sandbox, resource: str) -> list[dict[str, Any]]:
+    response = client.get(
+        f"{sandbox.base_url('chargebee')}/{resource}",
+        params={"limit": 100, "include_deleted": "true", "sort_by[asc]": "updated_at"},
+        auth=(KEY, ""),
+    )
+    assert response.status_code == 200
+    return [entry[resource.removesuffix("s")] for entry in response.json()["list"]]
+
+
+def _rc_accounts(client: httpx.Client, sandbox: Sandbox) -> list[dict[str, Any]]:
+    response = client.get(
+        sandbox.base_url("recurly") + "/accounts",
+        params={"limit": 200, "sort": "updated_at", "order": "asc"},
+        auth=(RECURLY_KEYS["acme"], ""),
+        headers=ACCEPT,
+    )
+    assert response.status_code == 200
+    records: list[dict[str, Any]] = response.json()["data"]
+    return records
+
+
+def test_drift_keeps_ids_deleted_flags_and_cursor_timestamps(
+    client: httpx.Client, sandbox: Sandbox
+) -> None:
+    def answers() -> list[list[dict[str, Any]]]:
+        lists = [_cb_records(client, sandbox, r) for r in ("customers", "subscriptions")]
+        return [*lists, _cb_records(client, sandbox, "invoices"), _rc_accounts(client, sandbox)]
+
+    plain = answers()
+    sandbox.set_faults("chargebee:drift=always,recurly:drift=always")
+    drifted = answers()
+    assert any(r.get("deleted") for r in plain[2])  # deleted invoices are in the answer
+    assert any(r.get("deleted_at") for r in plain[3])  # and closed Recurly accounts
+    for before_list, after_list in zip(plain, drifted, strict=True):
+        assert len(before_list) == len(after_list) > 0
+        for before, after in zip(before_list, after_list, strict=True):
+            assert "x_sandbox_new_field" in after  # it did drift
+            assert set(before) - set(after)
+            for key in _KEPT_BY_DRIFT:
+                assert (key in after) == (key in before), key
+                assert after.get(key) == before.get(key), key
+            for key in before:
+                if key.endswith("id"):
+                    assert after[key] == before[key], key
+
+
 def test_expired_token_and_429_burst(
     client: httpx.Client, sandbox: Sandbox, zoho_access: str
 ) -> None:
