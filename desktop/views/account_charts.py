@@ -93,6 +93,7 @@ class AccountCharts(QWidget):
         layout.setContentsMargins(0, 6, 0, 0)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
+        self.summary.hide()  # shown with a sentence, so an empty one leaves no gap
         layout.addWidget(self.summary)
         row = QHBoxLayout()
         self.mrr_chart = Chart()
@@ -105,13 +106,17 @@ class AccountCharts(QWidget):
             self.score_chart,
             empty_text="This account has no health score yet; it is computed after a sync.",
         )
-        self.mrr_card.exported.connect(self.summary.setText)
-        self.score_card.exported.connect(self.summary.setText)
+        self.mrr_card.exported.connect(self._say)
+        self.score_card.exported.connect(self._say)
         row.addWidget(self.mrr_card, 3)
         row.addWidget(self.score_card, 2)
         layout.addLayout(row, 1)
         self.mrr_card.set_empty(True)
         self.score_card.set_empty(True)
+
+    def _say(self, text: str) -> None:
+        self.summary.setText(text)
+        self.summary.setVisible(bool(text))
 
     def show_account(self, account_id: int, invoices: Sequence[InvoiceItem]) -> None:
         """Shows the charts of ``account_id`` (invoices as the 360° read them).
@@ -141,9 +146,7 @@ class AccountCharts(QWidget):
         def query(_session: Session) -> AccountChartData:
             return load_account_charts(database, account_id, clock)
 
-        self._loader.submit(
-            query, partial(self._loaded, generation), lambda message: self.summary.setText(message)
-        )
+        self._loader.submit(query, partial(self._loaded, generation), self._say)
 
     def _loaded(self, generation: int, data: AccountChartData) -> None:
         if generation == self._generation:
@@ -227,7 +230,7 @@ class AccountCharts(QWidget):
         known = scores.score >= 0
         if not known.any():
             self.score_card.set_empty(True)
-            self.summary.setText("")
+            self._say("")
             return
         self.score_card.set_empty(False)
         chart.add_band("red band", 0, 40, RED)
@@ -266,7 +269,7 @@ class AccountCharts(QWidget):
         self.score_card.set_note(
             f"Now {int(scores.score[-1])} ({last_band}); since {day_label(float(days[0]))}"
         )
-        self.summary.setText(
+        self._say(
             f"Health score {int(scores.score[-1])} — {last_band}. Components (0–100): "
             f"overdue invoices {int(scores.overdue_points[-1])}, amount due vs MRR "
             f"{int(scores.amount_due_points[-1])}, subscription state "

@@ -200,6 +200,11 @@ class AccountDetailView(QWidget):
         self.subscriptions_view = make_table(self.subscriptions)
         self.invoices_view = make_table(self.invoices)
         self.sources_view = make_table(self.sources)
+        # room for "Unpaid (past due)" and "299.00 USD every month" at 1280×800; Source,
+        # last, stretches into what is left
+        widths = (105, 95, 125, 65, 175, 100, 85, 88, 80, 60)
+        for index, width in enumerate(widths):
+            self.subscriptions_view.setColumnWidth(index, width)
         self.tabs.addTab(self.users_view, "Users")
         self.tabs.addTab(self.subscriptions_view, "Subscriptions")
         self.tabs.addTab(self.invoices_view, "Invoices")

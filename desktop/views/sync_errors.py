@@ -33,7 +33,7 @@ from desktop.views.models.formatting import status_text
 from desktop.views.models.loader import Loader
 from desktop.views.models.table import RowsTableModel
 from desktop.views.page import EmptyState, Page
-from desktop.views.sync_history import ERROR_COLUMNS
+from desktop.views.sync_history import ERROR_COLUMNS, size_error_columns
 from desktop.views.widgets.common import Banner, make_table
 
 #: Retries one sync error: (error, job context) → a sentence saying what happened.
@@ -81,8 +81,7 @@ class SyncErrorsPage(Page):
         self.body.addWidget(self.banner)
         self.errors = RowsTableModel(ERROR_COLUMNS, self)
         self.table = make_table(self.errors)
-        for index, width in enumerate((150, 140, 110, 150, 460)):
-            self.table.setColumnWidth(index, width)
+        size_error_columns(self.table)
         self.table.selectionModel().currentRowChanged.connect(lambda *_a: self._update_retry())
         self.errors.modelReset.connect(self._update_retry)
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)

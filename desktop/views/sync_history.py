@@ -9,7 +9,16 @@ from functools import partial
 
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 from sqlalchemy.orm import Session
 
 from desktop.storage.repositories.connection_overview import (
@@ -92,6 +101,17 @@ ERROR_COLUMNS: list[ColumnSpec[ErrorItem]] = [
 ]
 
 
+def size_error_columns(table: QTableView) -> None:
+    """Widths for a table of :data:`ERROR_COLUMNS`: the reason takes the room left, so the
+    state stays in view (the full reason is the cell's tooltip)."""
+    header = table.horizontalHeader()
+    for index, width in enumerate((148, 130, 110, 130)):
+        table.setColumnWidth(index, width)
+    header.setStretchLastSection(False)
+    header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+    table.setColumnWidth(5, 80)
+
+
 class SyncHistoryPage(Page):
     """Every sync run, newest first; a run's errors below when it is opened."""
 
@@ -119,7 +139,9 @@ class SyncHistoryPage(Page):
 
         self.runs = RowsTableModel(RUN_COLUMNS, self)
         self.table = make_table(self.runs)
-        widths = (150, 140, 90, 85, 90, 70, 70, 70, 70, 60, 75, 80)
+        # at 1280×800 every column fits beside the navigation; Message (last, elided with
+        # a tooltip) starts narrow and stretches into the room left
+        widths = (148, 130, 85, 75, 80, 62, 62, 62, 62, 52, 64, 80, 60)
         for index, width in enumerate(widths):
             self.table.setColumnWidth(index, width)
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
@@ -136,8 +158,7 @@ class SyncHistoryPage(Page):
         lower_layout.addWidget(self.run_label)
         self.errors = RowsTableModel(ERROR_COLUMNS, self)
         self.errors_table = make_table(self.errors)
-        for index, width in enumerate((150, 140, 110, 150, 420)):
-            self.errors_table.setColumnWidth(index, width)
+        size_error_columns(self.errors_table)
         self.errors_table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         lower_layout.addWidget(self.errors_table, 1)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -37,7 +38,7 @@ from PySide6.QtWidgets import (
 from desktop.errors import BillbridgeError, ConfigurationError
 from desktop.sync.base import AuthorisationError, FieldInfo
 from desktop.sync.connections import connection_secret_hint
-from desktop.views.models.formatting import key_text
+from desktop.views.models.formatting import ALERT_COLOUR, key_text, readable
 from desktop.wizards.credential_forms import (
     ChargebeeForm,
     CredentialForm,
@@ -174,7 +175,8 @@ class CredentialsPage(QWizardPage):
         layout.addLayout(advanced)
         self.problem = QLabel()
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: rgb(214, 69, 65);")
+        red = readable(ALERT_COLOUR, self.palette().color(QPalette.ColorRole.Window))
+        self.problem.setStyleSheet(f"color: {red.name()};")
         layout.addWidget(self.problem)
         row = QHBoxLayout()
         self.test_button = QPushButton("Test connection")

@@ -93,7 +93,7 @@ def main() -> int:
     settings = QSettings(str(folder / "s.ini"), QSettings.Format.IniFormat)
     services = build_services(database, secrets=MemorySecretStore(), settings=settings)
     window = build_window(services)
-    window.resize(1180, 740)
+    window.resize(1280, 800)  # the size the pages are checked at
     window.show()
 
     def settle() -> None:

@@ -7,8 +7,8 @@ palette:
 * ``wizard KIND [--many]``: the connection wizard on KIND's credentials page
   (``chargebee``, ``recurly`` — ``--many`` picks several sites — or ``zoho-billing``);
 * ``page TITLE``: the main window at 1280×800 on a seeded workspace, on the page with
-  that title (``Sync history``, ``Sync errors``) or ``Account`` for the first account's
-  Account 360° page.
+  that title (``Sync history``, ``Sync errors``) or ``Account`` for an account's
+  Account 360° (``--row``, ``--tab``).
 
 Usage::
 
@@ -46,6 +46,8 @@ def main() -> int:
     parser.add_argument("name", help="the wizard's system or the page's title")
     parser.add_argument("--dark", action="store_true", help="Fusion with a dark palette")
     parser.add_argument("--many", action="store_true", help="Recurly: several sites")
+    parser.add_argument("--row", type=int, default=0, help="Account: which row to open")
+    parser.add_argument("--tab", type=int, default=0, help="Account: which tab to show")
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
     if args.dark:
@@ -75,11 +77,12 @@ def main() -> int:
         window.show_page("Accounts")
         accounts = next(p for p in window.pages if isinstance(p, AccountsPage))
 
-        def open_first() -> None:
-            index = accounts.model.index(0, 0)
+        def open_account() -> None:
+            index = accounts.model.index(args.row, 0)
             accounts.open_account(accounts.model.data(index, ACCOUNT_ID_ROLE))
+            accounts.detail.tabs.setCurrentIndex(args.tab)
 
-        QTimer.singleShot(2500, open_first)  # once the accounts have loaded
+        QTimer.singleShot(2500, open_account)  # once the accounts have loaded
     else:
         window.show_page(args.name)
     code = app.exec()

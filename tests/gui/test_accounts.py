@@ -16,6 +16,7 @@ from desktop.storage.database import Database, open_database
 from desktop.storage.models import Connection
 from desktop.views.accounts import AccountsPage
 from desktop.views.jobs import JobRunner
+from desktop.views.models.accounts import ACCOUNT_ID_ROLE
 from desktop.views.models.loader import QueryLoader
 from tests.gui.workspace_seed import Seeded, seed
 
@@ -187,3 +188,35 @@ def test_without_an_engine_fetch_is_disabled_with_a_reason(qtbot: QtBot, env: En
     _open_first(qtbot, page)
     assert not page.detail.fetch_button.isEnabled()
     assert "engine" in page.detail.fetch_button.toolTip()
+
+
+def test_subscriptions_read_in_full_at_1280_by_800(qtbot: QtBot, env: Env) -> None:
+    page = _page(qtbot, env)
+    page.resize(1090, 760)  # the page area beside the navigation in a 1280×800 window
+    for row in range(page.model.rowCount()):
+        page.open_account(page.model.data(page.model.index(row, 0), ACCOUNT_ID_ROLE))
+        qtbot.waitUntil(
+            lambda: (
+                page.detail.detail is not None and page.detail.detail.id == page.detail.account_id
+            ),
+            timeout=5000,
+        )
+        detail = page.detail.detail
+        if detail is not None and any(s.status == "unpaid" for s in detail.subscriptions):
+            break
+    else:
+        pytest.fail("the seed has no unpaid subscription")
+    view = page.detail.subscriptions_view
+    page.detail.tabs.setCurrentWidget(view)
+    model = view.model()
+    assert model.rowCount() > 0
+    metrics = view.fontMetrics()
+    clipped = [
+        str(model.data(model.index(row, column)))
+        for row in range(model.rowCount())
+        for column in range(model.columnCount())
+        if metrics.horizontalAdvance(str(model.data(model.index(row, column)))) + 8
+        > view.columnWidth(column)
+    ]
+    assert clipped == []
+    assert view.horizontalScrollBar().maximum() == 0

@@ -6,6 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QTableView
 from pytestqt.qtbot import QtBot
 
 from desktop.errors import NotFoundError
@@ -17,9 +20,19 @@ from desktop.storage.repositories.connection_overview import (
     list_errors,
 )
 from desktop.views.jobs import JobRunner
+from desktop.views.models.formatting import (
+    ALERT_COLOUR,
+    OK_COLOUR,
+    TEXT_CONTRAST,
+    WARN_COLOUR,
+    contrast,
+    readable,
+)
 from desktop.views.models.loader import QueryLoader
 from desktop.views.sync_errors import SyncErrorsPage
 from desktop.views.sync_history import SyncHistoryPage
+from desktop.wizards.connection_wizard import ConnectionWizard
+from tests.gui.screenshot_dark import dark_palette
 from tests.gui.workspace_seed import seed
 
 
@@ -152,3 +165,80 @@ def test_retry_finds_the_account_of_a_failed_record(db: Database) -> None:
         other = next(e for e in errors if e.stream == "invoices")
         with pytest.raises(NotFoundError, match="full sync"):
             account_source_for_error(session, other.id)
+
+
+#: The page area beside the navigation in a 1280×800 window.
+PAGE_AT_1280 = (1090, 760)
+
+
+def _header_fits(table: QTableView) -> list[str]:
+    """Titles wider than their column (the header would clip them)."""
+    header = table.horizontalHeader()
+    model = table.model()
+    clipped = []
+    for index in range(model.columnCount()):
+        title = str(model.headerData(index, Qt.Orientation.Horizontal))
+        if header.fontMetrics().horizontalAdvance(title) + 8 > header.sectionSize(index):
+            clipped.append(title)
+    return clipped
+
+
+def test_history_and_errors_columns_fit_at_1280_by_800(
+    qtbot: QtBot, db: Database, loader: QueryLoader, jobs: JobRunner
+) -> None:
+    seed(db, 10, connections=(("Acme Chargebee", "chargebee"),), runs=2, errors_per_run=2)
+    history = SyncHistoryPage(loader)
+    errors = SyncErrorsPage(loader, jobs)
+    for page in (history, errors):
+        qtbot.addWidget(page)
+        page.resize(*PAGE_AT_1280)
+        page.show()
+        page.refresh()
+    qtbot.waitUntil(lambda: history.runs.rowCount() == 2 and errors.errors.rowCount() > 0)
+    history.open_run(history.runs.row_at(0))  # type: ignore[arg-type]
+    qtbot.waitUntil(lambda: history.errors.rowCount() > 0, timeout=5000)
+    # every column is in view, every title unclipped; Message (elided, with a tooltip)
+    # keeps some room
+    runs = history.table
+    last = runs.model().columnCount() - 1
+    assert runs.horizontalHeader().sectionPosition(last) < runs.viewport().width() - 60
+    assert _header_fits(runs) == []
+    for table in (runs, history.errors_table, errors.table):
+        assert table.horizontalScrollBar().maximum() == 0  # the last column is in view
+        assert _header_fits(table) == []
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_status_colours_read_on_both_palettes(
+    qtbot: QtBot, db: Database, loader: QueryLoader, dark: bool
+) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    before = app.palette()
+    if dark:
+        app.setPalette(dark_palette())
+    try:
+        palette = app.palette()
+        grounds = [
+            palette.color(QPalette.ColorRole.Base),
+            palette.color(QPalette.ColorRole.AlternateBase),
+        ]
+        for colour in (ALERT_COLOUR, WARN_COLOUR, OK_COLOUR):
+            shown = readable(colour, *grounds)
+            assert min(contrast(shown, ground) for ground in grounds) >= TEXT_CONTRAST
+        seed(db, 4, runs=1, errors_per_run=1)
+        page = SyncHistoryPage(loader)
+        qtbot.addWidget(page)
+        page.refresh()
+        qtbot.waitUntil(lambda: page.runs.rowCount() == 1, timeout=5000)
+        status = page.runs.data(page.runs.index(0, 4), Qt.ItemDataRole.ForegroundRole)
+        assert isinstance(status, QColor)
+        assert min(contrast(status, ground) for ground in grounds) >= TEXT_CONTRAST
+        window = palette.color(QPalette.ColorRole.Window)
+        wizard = ConnectionWizard(lambda _result: None)
+        qtbot.addWidget(wizard)
+        problem = wizard.credentials.problem
+        red = QColor(problem.styleSheet().removeprefix("color: ").removesuffix(";"))
+        assert contrast(red, window) >= TEXT_CONTRAST
+    finally:
+        app.setPalette(before)

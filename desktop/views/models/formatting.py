@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from PySide6.QtGui import QColor
 
@@ -15,6 +16,56 @@ ALERT_COLOUR = QColor(214, 69, 65)
 OK_COLOUR = QColor(46, 160, 67)
 #: An amber that reads on both light and dark backgrounds, for partial results.
 WARN_COLOUR = QColor(212, 140, 20)
+#: The least contrast of text with its background (WCAG 2, level AA, normal text).
+TEXT_CONTRAST = 4.5
+
+
+def contrast(first: QColor, second: QColor) -> float:
+    """The WCAG 2 contrast ratio of two colours (1 to 21)."""
+    light, dark = sorted((_luminance(first.rgb()), _luminance(second.rgb())), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def readable(colour: QColor, *backgrounds: QColor) -> QColor:
+    """``colour`` as text on ``backgrounds``: kept if it reads on all of them, else darkened
+    (on light backgrounds) or lightened (on dark ones) just enough to reach
+    :data:`TEXT_CONTRAST`, keeping its hue, so a status colour reads in both palettes."""
+    return QColor.fromRgb(_readable(colour.rgb(), tuple(b.rgb() for b in backgrounds)))
+
+
+@lru_cache(maxsize=256)
+def _readable(rgb: int, backgrounds: tuple[int, ...]) -> int:
+    colour = QColor.fromRgb(rgb)
+    grounds = [QColor.fromRgb(value) for value in backgrounds]
+    if not grounds:
+        return rgb
+    dark_ground = sum(_luminance(value) for value in backgrounds) / len(grounds) < 0.18
+    target = QColor(255, 255, 255) if dark_ground else QColor(0, 0, 0)
+    for step in range(21):
+        share = step / 20
+        mixed = QColor.fromRgbF(
+            colour.redF() + (target.redF() - colour.redF()) * share,
+            colour.greenF() + (target.greenF() - colour.greenF()) * share,
+            colour.blueF() + (target.blueF() - colour.blueF()) * share,
+        )
+        if min(contrast(mixed, ground) for ground in grounds) >= TEXT_CONTRAST:
+            return mixed.rgb()
+    return target.rgb()
+
+
+@lru_cache(maxsize=256)
+def _luminance(rgb: int) -> float:
+    colour = QColor.fromRgb(rgb)
+
+    def channel(value: float) -> float:
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    return (
+        0.2126 * channel(colour.redF())
+        + 0.7152 * channel(colour.greenF())
+        + 0.0722 * channel(colour.blueF())
+    )
+
 
 _STATUS_WORDS = {
     "non_renewing": "Non-renewing",
