@@ -93,8 +93,15 @@ def integer(value: object) -> int | None:
     return round(number)
 
 
+#: the epoch seconds a datetime can hold (years 1 to 9999)
+_FIRST_SECOND: Final = -62_135_596_800
+_LAST_SECOND: Final = 253_402_300_799
+
+
 def epoch(value: object) -> int | None:
     """Epoch seconds from a Chargebee timestamp (int seconds, or any parseable form)."""
+    if type(value) is int and _FIRST_SECOND <= value <= _LAST_SECOND:
+        return value  # what Chargebee sends: no round trip through a datetime
     stamp = parse_timestamp(value)
     return int(stamp.timestamp()) if stamp is not None else None
 

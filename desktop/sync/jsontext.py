@@ -10,14 +10,14 @@ code accepted is still accepted and decodes to the same values.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Final
 
 import orjson
 
-#: a number token of 19 or more digits (it may not fit 64 bits); inside a string it only
-#: costs the slower reader
-_LONG_NUMBER: Final = re.compile(rb"[:,\[]\s*-?\d{19}")
+#: every digit as ``0``: a run of 20 of them may be a number beyond 64 bits (inside a
+#: string it only costs the slower reader); ``translate`` + ``find`` is a fifth of a regex
+_DIGITS: Final = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER: Final = b"0" * 20
 _COMPACT: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False, ensure_ascii=False)
 
 
@@ -28,7 +28,7 @@ def loads(data: bytes | str) -> Any:
         ValueError: when the text is not JSON (as :func:`json.loads` raises it).
     """
     raw = data.encode() if isinstance(data, str) else data
-    if _LONG_NUMBER.search(raw) is None:
+    if raw.translate(_DIGITS).find(_LONG_NUMBER) < 0:
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
