@@ -101,25 +101,8 @@ def count(database: Database, model: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def unflagged_ids(database: Database, model: Any) -> set[str]:
-    """Source ids of rows whose stored payload has no ``deleted`` flag at all.
-
-    Schema drift may drop or null any field, ``deleted`` included: a deleted record sent
-    without its flag cannot be known deleted until a later answer (or ``--full``).
-    """
-    source = models.AccountSource if model is models.Account else model
-    with database.session() as session:
-        rows = session.execute(select(source.source_id, source.raw)).all()
-    return {sid for sid, raw in rows if "deleted" not in (raw or {})}
-
-
-def assert_matches_truth(
-    database: Database, sandbox: Sandbox, connection: str = "Acme", *, drifted: bool = False
-) -> None:
-    """The connection's live rows are exactly the sandbox's live Chargebee records.
-
-    With ``drifted``, rows whose payload lost its ``deleted`` flag may be live extras.
-    """
+def assert_matches_truth(database: Database, sandbox: Sandbox, connection: str = "Acme") -> None:
+    """The connection's live rows are exactly the sandbox's live Chargebee records."""
     truth = sandbox.truth
     expected = {
         models.Account: {c.id for c in truth.customers("chargebee", "acme")},
@@ -128,9 +111,7 @@ def assert_matches_truth(
     }
     for model, wanted in expected.items():
         got = live_ids(database, model, connection)
-        excused = unflagged_ids(database, model) if drifted else set()
-        assert wanted <= got, model.__name__
-        assert got - wanted <= excused, model.__name__
+        assert got == wanted, model.__name__
     for model in (models.AccountSource, models.Subscription, models.Invoice, models.User):
         with database.session() as session:
             total = session.scalar(select(func.count()).select_from(model)) or 0
