@@ -25,7 +25,7 @@ stream's cursor minus :data:`OVERLAP`:
   pass reads every record with ``updated_time >= since - OVERLAP`` and drops the older
   ones its last page also brings. Those inside the overlap that are byte-for-byte what
   the last completed pass read (fingerprints kept in the cursor's ``seen``) are dropped
-  too, so a run with no changes delivers nothing (plans, read whole, excepted).
+  too, so a run with no changes delivers nothing.
 * **records changed during the pass** move to page 1, which pushes already-read records
   onto the next page (read twice, harmless) and never skips one; they are newer than the
   pass's ``high`` and are picked up by the next run.
@@ -41,7 +41,8 @@ stream's cursor minus :data:`OVERLAP`:
   shifts the following records up by one and can hide one record across a page boundary
   until the next ``--full`` — the price of number-based paging with no modified filter.
 * **plans** are few and carry no reliable change stamp on every org: they are read in
-  full on every run (one or two calls).
+  full on every run (one or two calls), and only those whose fingerprint differs from
+  the last pass are delivered.
 
 Users
 -----
@@ -355,7 +356,7 @@ class ZohoBillingConnector:
         """Yields a stream's pages; see the module docstring for the incremental rules."""
         listing = _LISTINGS[stream]
         if not listing.sorted_by_update:
-            async for page in self._plain_pages(stream, listing):
+            async for page in self._plain_pages(stream, listing, cursor, full=full):
                 yield page
             return
         state = dict(cursor or {})
@@ -416,20 +417,37 @@ class ZohoBillingConnector:
             }
             yield Page(records, problems, next_cursor, done=False)
 
-    async def _plain_pages(self, stream: Stream, listing: _Listing) -> AsyncIterator[Page]:
-        """Reads a small stream (plans) in full; the cursor only tracks the page."""
+    async def _plain_pages(
+        self, stream: Stream, listing: _Listing, cursor: dict[str, Any] | None, *, full: bool
+    ) -> AsyncIterator[Page]:
+        """Reads a small stream (plans) in full, delivering only what changed.
+
+        The cursor keeps each record's fingerprint from the last pass (``seen``), so an
+        unchanged plan is read but not written again; a ``--full`` pass delivers all.
+        """
+        known = {} if full else _str_map((cursor or {}).get("seen"))
+        read: dict[str, str] = {}
         page_number = 1
         while True:
             params = {"page": page_number, "per_page": PER_PAGE}
             body = await self._get(listing.path, params, key=listing.key)
             items = body.get(listing.key)
             items = items if isinstance(items, list) else []
-            records, problems = await self._normalise(stream, items)
-            if not _has_more(body) or not items:
-                yield Page(records, problems, {}, done=True)
+            fresh = []
+            for item in items:
+                ident = _record_id(item) if isinstance(item, dict) else None
+                if ident is not None and len(read) < MAX_SEEN:
+                    read[ident] = fingerprint(item)
+                if ident is None or known.get(ident) != read.get(ident):
+                    fresh.append(item)
+            records, problems = await self._normalise(stream, fresh)
+            last = not _has_more(body) or not items
+            # mid-pass, what was known still counts for the pages not read yet
+            state = {"seen": dict(read) if last else {**known, **read}}
+            yield Page(records, problems, state, done=last)
+            if last:
                 return
             page_number += 1
-            yield Page(records, problems, {}, done=False)
 
     async def _normalise(
         self, stream: Stream, items: list[Any], *, changed_since: datetime | None = None

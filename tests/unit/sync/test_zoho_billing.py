@@ -376,10 +376,28 @@ def test_no_change_run_is_one_request_per_stream(setup: Setup) -> None:
     for stream in zoho.streams:
         pages = collect(zoho, stream, cursors[stream])
         assert len(pages) == 1
-        if stream is not Stream.PLANS:  # plans are read whole every run
-            # records inside the overlap come back, unchanged: dropped by fingerprint
-            assert records(pages) == [], stream
+        # records inside the overlap (and plans, read whole) come back unchanged:
+        # dropped by fingerprint
+        assert records(pages) == [], stream
     assert len(api_requests(setup.sandbox)) == len(zoho.streams)
+
+
+def test_plans_read_whole_deliver_only_what_changed_since_the_last_pass(setup: Setup) -> None:
+    zoho = setup.connector()
+    first = collect(zoho, Stream.PLANS)
+    every = {p.source_id for p in records(first)}
+    seen = dict(first[-1].cursor["seen"])
+    assert len(seen) == len(every) > 1
+    # a plan whose content differs from what the last pass read (its fingerprint) comes
+    stale_key = next(iter(seen))
+    changed = {**seen, stale_key: "a different fingerprint"}
+    pages = collect(zoho, Stream.PLANS, {"seen": changed})
+    assert [p.source_id for p in records(pages)] == [stale_key.split(":", 1)[1]]
+    assert pages[-1].cursor["seen"] == seen
+    # a full pass delivers every plan whatever the cursor says
+    assert {p.source_id for p in records(collect(zoho, Stream.PLANS, {"seen": seen}, True))} == (
+        every
+    )
 
 
 def test_full_pass_after_an_interrupted_incremental_one_starts_over(setup: Setup) -> None:
