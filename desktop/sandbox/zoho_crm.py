@@ -234,7 +234,9 @@ class ZohoCrmHandler:
             ("actions", "count"): {
                 "GET": ("read", lambda: self.search.count(request, module, call.now))
             },
-            ("deleted",): {"GET": ("read", lambda: self.search.deleted(request, module))},
+            ("deleted",): {
+                "GET": ("read", lambda: self.search.deleted(request, module, self._since(request)))
+            },
         }
         handlers = routes.get(tuple(tail))
         if handlers is None and len(tail) == 1 and tail[0].isdigit():

@@ -4,7 +4,8 @@
 ``word`` (that priority), answers at most 2,000 records (``LIMIT_REACHED`` beyond) and
 204 when nothing matches; records created less than ``search_index_delay`` seconds ago
 are not found yet. ``GET /{module}/actions/count`` and ``GET /{module}/deleted`` live
-here too.
+here too. ``/deleted`` honours ``If-Modified-Since``: only records deleted at or after it
+(304 when there are none).
 """
 
 from __future__ import annotations
@@ -137,8 +138,16 @@ class SearchRoutes:
             records = [r for r in records if view_filter(self.reader.getter(module, r))]
         return json_response(200, {"count": len(records)})
 
-    def deleted(self, request: SandboxRequest, module: str) -> SandboxResponse:
-        """``GET /{module}/deleted`` (``type`` all, recycle or permanent)."""
+    def deleted(
+        self, request: SandboxRequest, module: str, since: int | None = None
+    ) -> SandboxResponse:
+        """``GET /{module}/deleted`` (``type`` all, recycle or permanent).
+
+        Args:
+            request: the request (``type``, ``page``, ``per_page``).
+            module: the CRM module.
+            since: ``If-Modified-Since`` as epoch seconds: only records deleted since.
+        """
         kind = request.param("type") or "all"
         if kind not in ("all", "recycle", "permanent"):
             return error(
@@ -149,11 +158,13 @@ class SearchRoutes:
                 supported_values=["all", "recycle", "permanent"],
             )
         entries = [] if kind == "permanent" else self.store.deleted_entries(module)
+        if since is not None:
+            entries = [e for e in entries if e.deleted_time >= since]
         page, per_page = self.reader.paging(request)
         start = (page - 1) * per_page
         chunk = entries[start : start + per_page]
         if not chunk:
-            return empty(204)
+            return empty(304 if since is not None and not entries else 204)
         offset = self.store.config.time_offset_minutes
         data = [
             {

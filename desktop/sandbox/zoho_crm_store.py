@@ -260,6 +260,13 @@ class CrmStore:
         self._deleted[record.id] = (now, user)
         self.changed()
 
+    def restore(self, record: CrmRecord, now: int) -> None:
+        """Takes a record back out of the recycle bin (it counts as modified now)."""
+        record.deleted = False
+        record.modified = now
+        self._deleted.pop(record.id, None)
+        self.changed()
+
     def deleted_entries(self, module: str) -> list[DeletedEntry]:
         """The module's recycle bin, most recently deleted first."""
         out = []

@@ -444,6 +444,20 @@ class CrmMutations:
         if result["status"] != "success":
             raise CrmMutationError(f"There is no live {module} record with id {record_id!r}.")
 
+    def restore(self, module: str, record_id: str) -> None:
+        """Takes a record back out of the recycle bin (as a CRM user's *Restore* does).
+
+        The record is live again and counts as modified now, so incremental reads see it.
+        """
+        self._check(module)
+        with self.store.lock:
+            record = self.store.get(module, record_id, include_deleted=True)
+            if record is None or not record.deleted:
+                raise CrmMutationError(
+                    f"There is no {module} record with id {record_id!r} in the recycle bin."
+                )
+            self.store.restore(record, self.store.world.clock_now())
+
     def touch(self, module: str, record_id: str) -> None:
         """Stamps a record as modified now without changing a field."""
         self._run(module, "update", {"id": record_id})
@@ -451,7 +465,7 @@ class CrmMutations:
     def apply(self, change: Mapping[str, Any]) -> dict[str, Any]:
         """Applies one JSON change ``{"op", "module", "id"?, "fields"?}``; returns its id.
 
-        ``op`` is ``create``, ``update``, ``delete`` or ``touch``.
+        ``op`` is ``create``, ``update``, ``delete``, ``restore`` or ``touch``.
         """
         op = change.get("op")
         module = str(change.get("module"))
@@ -467,6 +481,10 @@ class CrmMutations:
             self.delete(module, record_id)
         elif op == "touch":
             self.touch(module, record_id)
+        elif op == "restore":
+            self.restore(module, record_id)
         else:
-            raise CrmMutationError(f"{op!r} is not a change; use create, update, delete or touch.")
+            raise CrmMutationError(
+                f"{op!r} is not a change; use create, update, delete, restore or touch."
+            )
         return {"id": record_id, "module": module}

@@ -11,6 +11,7 @@ import pytest
 
 from desktop.sandbox import ManualClock, Sandbox
 from desktop.sandbox.zoho_crm_schema import LAYOUT_IDS
+from desktop.sandbox.zoho_crm_write import CrmMutationError
 from tests.unit.sandbox.test_zoho_crm_support import Crm, open_crm
 
 START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -365,6 +366,28 @@ def test_count_and_deleted(crm: Crm) -> None:
     }
     assert crm.get(f"/Contacts/{target}").status_code == 204
     assert crm.get("/Contacts/deleted", type="permanent").status_code == 204
+
+
+def test_deleted_since_and_restore(crm: Crm, clock: ManualClock) -> None:
+    first, second = (r["id"] for r in crm.sim.truth("Contacts")[:2])
+    crm.sim.mutations.delete("Contacts", first)
+    clock.advance(60)
+    mark = clock.now()
+    crm.sim.mutations.delete("Contacts", second)
+    since = {"If-Modified-Since": mark.isoformat()}
+    assert _ids(crm.get("/Contacts/deleted", headers=since, type="all")) == [second]
+    assert _ids(crm.get("/Contacts/deleted", type="all"))[:2] == [second, first]
+    clock.advance(60)
+    later = {"If-Modified-Since": clock.now().isoformat()}
+    assert crm.get("/Contacts/deleted", headers=later, type="all").status_code == 304
+    clock.advance(5)
+    crm.sim.mutations.restore("Contacts", second)
+    assert _ids(crm.get("/Contacts/deleted", type="all"))[0] == first
+    assert crm.get(f"/Contacts/{second}").status_code == 200
+    modified = crm.get("/Contacts", headers=later, fields="Last_Name")
+    assert second in _ids(modified)
+    with pytest.raises(CrmMutationError):
+        crm.sim.mutations.restore("Contacts", second)
 
 
 # ------------------------------------------------------------- metadata
