@@ -49,7 +49,9 @@ page with the same filter.
 * **PC 1.0 plans** cannot be filtered by ``updated_at``: they are read in full on every
   run (a page or two) and unchanged ones are dropped the same way. The Product Catalog
   version is asked (``/configurations``) on a stream's first and ``--full`` passes and
-  kept in the plans cursor, so an incremental run asks one list per stream.
+  kept in the plans cursor with when it was asked, so an incremental run asks one list
+  per stream; it is asked again once it is :data:`CATALOG_RECHECK_SECONDS` old (a site
+  migrated from 1.0 to 2.0 is noticed by the next daily run, and its plans read anew).
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ _SHARED_LISTS: Final[frozenset[str]] = frozenset({"customers"})
 SHARED_PAGES: Final[int] = 16
 #: How many pages ``fetch_account`` reads per list at most (10,000 records).
 MAX_ACCOUNT_PAGES: Final[int] = 100
+#: how long a remembered Product Catalog version is trusted (less than a day, so every
+#: daily run asks ``/configurations`` once; runs in between do not)
+CATALOG_RECHECK_SECONDS: Final[int] = 20 * 3600
 
 Normaliser = Callable[[dict[str, Any], dict[str, Any]], list[Record]]
 
@@ -306,11 +311,18 @@ class ChargebeeConnector:
         filtered = True
         normalise: Normaliser
         catalog: str | None = None
+        checked: int | None = None
         if stream is Stream.PLANS:
-            known = cursor.get("catalog") if isinstance(cursor, dict) else None
-            if known in ("v1", "v2") and not full and self._catalog_version is None:
-                self._catalog_version = str(known)
+            known, checked = _remembered_catalog(cursor, int(self._clock().timestamp()))
+            if known is not None and not full and self._catalog_version is None:
+                self._catalog_version = known
+            else:
+                checked = None
             catalog = await self.catalog_version()
+            if checked is None:
+                checked = int(self._clock().timestamp())
+            if known is not None and catalog != known:
+                tracker = PassTracker(None, full=True)  # another catalog: read it anew
             if catalog == "v1":
                 path, key = "plans", "plan"
                 filtered = False
@@ -339,6 +351,7 @@ class ChargebeeConnector:
             state = tracker.cursor(offset)
             if catalog is not None:
                 state["catalog"] = catalog
+                state["catalog_checked"] = checked
             yield Page(records, problems, state, done=offset is None)
             if offset is None:
                 return
@@ -506,3 +519,15 @@ class ChargebeeConnector:
                 FieldInfo(object_name, name, samples) for name, samples in sorted(fields.items())
             )
         return found
+
+
+def _remembered_catalog(cursor: dict[str, Any] | None, now: int) -> tuple[str | None, int | None]:
+    """The plans cursor's Product Catalog version and when it was asked, if still trusted."""
+    if not isinstance(cursor, dict):
+        return None, None
+    known, checked = cursor.get("catalog"), cursor.get("catalog_checked")
+    if known not in ("v1", "v2") or type(checked) is not int:
+        return None, None
+    if not 0 <= now - checked < CATALOG_RECHECK_SECONDS:
+        return None, None
+    return str(known), checked

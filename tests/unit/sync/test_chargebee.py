@@ -407,3 +407,23 @@ def test_custom_fields_are_sampled_from_cf_keys(sandbox: Sandbox) -> None:
     assert tenant.object_name == "account"
     assert tenant.samples
     assert all(s.startswith("t-") for s in tenant.samples)
+
+
+def test_a_remembered_catalog_version_is_asked_again_after_a_day(sandbox: Sandbox) -> None:
+    # The plans cursor says PC 1.0, asked 21 hours ago; the site is on 2.0 now (migrated).
+    now = int(sandbox.clock.now().timestamp())
+    stale = {"catalog": "v1", "catalog_checked": now - 21 * 3600}
+    sandbox.log.clear()
+    pages = read(make(sandbox), Stream.PLANS, stale)
+    paths = [e.path.rsplit("/", 1)[-1] for e in sandbox.log.entries("chargebee")]
+    assert paths[0] == "configurations"
+    assert set(paths[1:]) == {"item_prices"}
+    assert {p.source_id for p in records(pages)} == {
+        p.source_id for p in records(read(make(sandbox), Stream.PLANS))
+    }
+    assert pages[-1].cursor["catalog"] == "v2"
+    assert pages[-1].cursor["catalog_checked"] == now
+    # within the day the remembered version is trusted: no /configurations
+    sandbox.log.clear()
+    read(make(sandbox), Stream.PLANS, pages[-1].cursor)
+    assert "configurations" not in {e.path.rsplit("/", 1)[-1] for e in sandbox.log.entries()}
