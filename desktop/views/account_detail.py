@@ -127,6 +127,11 @@ SOURCE_COLUMNS: list[ColumnSpec[SourceLink]] = [
 ]
 
 
+def _count(value: int, noun: str) -> str:
+    """``1 user``, ``3 users``."""
+    return f"{value:,} {noun}{'' if value == 1 else 's'}"
+
+
 class AccountDetailView(QWidget):
     """The Account 360° for one account at a time.
 
@@ -318,15 +323,15 @@ class AccountDetailView(QWidget):
                     due_by_currency.get(invoice.currency, 0) + invoice.amount_due_minor
                 )
         mrr_text = money_text(mrr, next(iter(currencies), None), mixed=len(currencies) > 1)
-        due_text = (
-            ", ".join(money_text(v, c) for c, v in sorted(due_by_currency.items(), key=str))
-            or "nothing"
-        )
-        self.facts.setText(
-            f"Identifier {detail.identifier} · MRR {mrr_text or '0'} · "
-            f"{len(detail.subscriptions)} subscription(s) · {len(detail.users)} user(s) · "
-            f"amount due {due_text}"
-        )
+        due = ", ".join(money_text(v, c) for c, v in sorted(due_by_currency.items(), key=str))
+        parts = [
+            f"Identifier {detail.identifier}",
+            f"MRR {mrr_text}" if live and mrr_text else "no MRR",
+            _count(len(detail.subscriptions), "subscription"),
+            _count(len(detail.users), "user"),
+            f"{due} due" if due else "nothing due",
+        ]
+        self.facts.setText(" · ".join(parts))
         self.summary.setText(
             "<b>Sources</b><br>"
             + "<br>".join(

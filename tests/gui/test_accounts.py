@@ -220,3 +220,33 @@ def test_subscriptions_read_in_full_at_1280_by_800(qtbot: QtBot, env: Env) -> No
     ]
     assert clipped == []
     assert view.horizontalScrollBar().maximum() == 0
+
+
+def _open_row(qtbot: QtBot, page: AccountsPage, row: int) -> None:
+    page.open_account(page.model.data(page.model.index(row, 0), ACCOUNT_ID_ROLE))
+    qtbot.waitUntil(
+        lambda: page.detail.detail is not None and page.detail.detail.id == page.detail.account_id,
+        timeout=5000,
+    )
+
+
+def test_360_facts_line_reads_as_words(qtbot: QtBot, env: Env) -> None:
+    page = _page(qtbot, env)
+    endings: set[str] = set()
+    for row in range(page.model.rowCount()):
+        _open_row(qtbot, page, row)
+        detail = page.detail.detail
+        assert detail is not None
+        facts = page.detail.facts.text()
+        assert "(s)" not in facts
+        subscriptions, users = len(detail.subscriptions), len(detail.users)
+        assert f" · {subscriptions} subscription{'' if subscriptions == 1 else 's'} · " in facts
+        assert f" · {users} user{'' if users == 1 else 's'} · " in facts
+        if any(invoice.amount_due_minor for invoice in detail.invoices):
+            assert facts.endswith(" USD due")
+            endings.add("due")
+        else:
+            assert facts.endswith(" · nothing due")
+            endings.add("nothing")
+        assert "MRR 0 " not in facts
+    assert endings == {"due", "nothing"}
