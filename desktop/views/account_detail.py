@@ -205,6 +205,9 @@ class AccountDetailView(QWidget):
         self.subscriptions_view = make_table(self.subscriptions)
         self.invoices_view = make_table(self.invoices)
         self.sources_view = make_table(self.sources)
+        # names and e-mail addresses in full at 1280×800 (Source, last, stretches)
+        for index, width in enumerate((240, 300, 150)):
+            self.users_view.setColumnWidth(index, width)
         # room for "Unpaid (past due)" and "299.00 USD every month" at 1280×800; Source,
         # last, stretches into what is left
         widths = (105, 95, 125, 65, 175, 100, 85, 88, 80, 60)

@@ -250,3 +250,22 @@ def test_360_facts_line_reads_as_words(qtbot: QtBot, env: Env) -> None:
             endings.add("nothing")
         assert "MRR 0 " not in facts
     assert endings == {"due", "nothing"}
+
+
+def test_users_read_in_full_at_1280_by_800(qtbot: QtBot, env: Env) -> None:
+    page = _page(qtbot, env)
+    page.resize(1090, 760)  # the page area beside the navigation in a 1280×800 window
+    _open_row(qtbot, page, 0)
+    view = page.detail.users_view
+    page.detail.tabs.setCurrentWidget(view)
+    model = view.model()
+    assert model.rowCount() > 0
+    metrics = view.fontMetrics()
+    clipped = [
+        str(model.data(model.index(row, column)))
+        for row in range(model.rowCount())
+        for column in range(model.columnCount())
+        if metrics.horizontalAdvance(str(model.data(model.index(row, column)))) + 8
+        > view.columnWidth(column)
+    ]
+    assert clipped == []
