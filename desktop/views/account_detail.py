@@ -208,6 +208,9 @@ class AccountDetailView(QWidget):
         # names and e-mail addresses in full at 1280×800 (Source, last, stretches)
         for index, width in enumerate((240, 300, 150)):
             self.users_view.setColumnWidth(index, width)
+        # the connection's name, "Changed at the source" and both times in full at 1280×800
+        for index, width in enumerate((140, 90, 90, 115, 115, 165, 165)):
+            self.sources_view.setColumnWidth(index, width)
         # room for "Unpaid (past due)" and "299.00 USD every month" at 1280×800; Source,
         # last, stretches into what is left
         widths = (105, 95, 125, 65, 175, 100, 85, 88, 80, 60)

@@ -269,3 +269,33 @@ def test_users_read_in_full_at_1280_by_800(qtbot: QtBot, env: Env) -> None:
         > view.columnWidth(column)
     ]
     assert clipped == []
+
+
+def test_sources_read_in_full_at_1280_by_800(qtbot: QtBot, env: Env) -> None:
+    page = _page(qtbot, env)
+    page.resize(1090, 760)  # the page area beside the navigation in a 1280×800 window
+    _open_row(qtbot, page, 0)
+    view = page.detail.sources_view
+    page.detail.tabs.setCurrentWidget(view)
+    model = view.model()
+    assert model.rowCount() > 0
+    metrics = view.fontMetrics()
+    texts = [
+        (column, str(model.data(model.index(row, column))))
+        for row in range(model.rowCount())
+        for column in range(model.columnCount())
+    ]
+    texts += [
+        (column, str(model.headerData(column, Qt.Orientation.Horizontal)))
+        for column in range(model.columnCount())
+    ]
+    texts.append((5, "2026-11-20 09:30 UTC"))  # a time where the seed has none
+    texts.append((7, "Deleted at the source"))
+    # header texts also leave room for the sort arrow
+    clipped = [
+        text
+        for column, text in texts
+        if metrics.horizontalAdvance(text) + 16 > view.columnWidth(column)
+    ]
+    assert clipped == []
+    assert view.horizontalScrollBar().maximum() == 0
