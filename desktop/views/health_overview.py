@@ -81,7 +81,10 @@ class FigureTile(QFrame):
         self.detail.setObjectName("pageSubtitle")
         for label in (self.caption, self.value, self.detail):
             layout.addWidget(label)
-        # a narrow window clips a tile's small line rather than the page growing sideways
+        layout.addStretch(1)  # a tile beside a two-line one keeps its caption on top
+        # a narrow tile wraps its small line onto a second line rather than cutting it or
+        # growing the page sideways
+        self.detail.setWordWrap(True)
         self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
     def set(self, value: str, detail: str = "", tooltip: str = "") -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from desktop.health import evaluate_alerts, mrr_movements, receivables_ageing, recompute_health
@@ -157,6 +159,32 @@ def test_at_1280_by_800_every_chart_has_room_for_its_bars_and_legend(
     assert charts["movements"].legend.isVisible()
     assert all(height >= 100 for height in plot_heights.values()), plot_heights
     assert plot_heights["movements"] >= 150, plot_heights
+
+
+def _reads_in_full(label: QLabel) -> bool:
+    metrics = label.fontMetrics()
+    if not label.wordWrap():
+        return metrics.horizontalAdvance(label.text()) <= label.width()
+    needed = metrics.boundingRect(
+        QRect(0, 0, label.width(), 10_000), Qt.TextFlag.TextWordWrap, label.text()
+    )
+    return needed.width() <= label.width() and needed.height() <= label.height()
+
+
+def test_at_1280_by_800_the_figures_read_in_full(qtbot: QtBot, env: Env) -> None:
+    page = _page(qtbot, env)
+    page.resize(1090, 775)  # what the window leaves the page at 1280×800
+    tiles = page.overview.tiles
+    # the demo workspace's figures: wide values leave the other tiles ~140 px
+    tiles["mrr"].set("224,054.65 USD", "+7,512.78 USD this month")
+    tiles["arr"].set("2,688,655.80 USD", "12 × MRR")
+    tiles["net_churn"].set("0.2 %", "after 7,534.83 USD expansion")
+    qtbot.waitUntil(
+        lambda: all(_reads_in_full(tile.detail) for tile in tiles.values()), timeout=2000
+    )
+    assert all(_reads_in_full(tile.value) for tile in tiles.values())
+    # a tile beside a two-line one keeps its caption on top, in line with the others
+    assert len({tile.caption.y() for tile in tiles.values()}) == 1
 
 
 def test_an_empty_workspace_says_what_to_do(qtbot: QtBot, tmp_path: Path) -> None:
