@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from desktop.app import Services, build_services, build_window
@@ -106,3 +107,19 @@ def test_jobs_ending_together_refresh_the_page_once(
     qtbot.waitUntil(lambda: refreshes == [1], timeout=3000)
     qtbot.wait(REFRESH_COALESCE_MS * 2)
     assert refreshes == [1]
+
+
+def test_an_empty_workspace_keeps_each_page_title_at_the_top(
+    qtbot: QtBot, services: Services
+) -> None:
+    window = _window(qtbot, services)
+    window.resize(1280, 800)
+    for title in EXPECTED_PAGES:
+        window.show_page(title)
+        page = window.stack.currentWidget()
+        assert page is not None
+        header = next(label for label in page.findChildren(QLabel) if label.text() == title)
+        qtbot.waitUntil(lambda page=page: page.height() > 600, timeout=2000)
+        top = page.layout().contentsMargins().top()
+        # the label itself at the top, not a tall label with its text centred half-way down
+        assert (header.y(), header.height()) == (top, header.sizeHint().height()), title
