@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
 from pytestqt.qtbot import QtBot
 from sqlalchemy import update
 
@@ -299,3 +300,23 @@ def test_sources_read_in_full_at_1280_by_800(qtbot: QtBot, env: Env) -> None:
     ]
     assert clipped == []
     assert view.horizontalScrollBar().maximum() == 0
+
+
+def test_filters_show_their_choice_in_full_at_1280_by_800(qtbot: QtBot, env: Env) -> None:
+    page = _page(qtbot, env)
+    page.resize(1090, 760)  # the page area beside the navigation in a 1280×800 window
+    qtbot.waitUntil(lambda: page.connection_filter.count() > 1, timeout=5000)
+    for combo in (page.connection_filter, page.subscription_filter, page.invoice_filter):
+        for index in range(combo.count()):
+            combo.setCurrentIndex(index)
+            option = QStyleOptionComboBox()
+            combo.initStyleOption(option)
+            field = combo.style().subControlRect(
+                QStyle.ComplexControl.CC_ComboBox,
+                option,
+                QStyle.SubControl.SC_ComboBoxEditField,
+                combo,
+            )
+            text = combo.currentText()
+            assert combo.fontMetrics().horizontalAdvance(text) <= field.width(), text
+    assert page.search.width() >= 300
