@@ -177,8 +177,9 @@ class EventsPage(Page):
         self.body.addWidget(self.splitter, 1)
         self.empty = EmptyState(
             "No events yet. Create a receiver with 'billbridge webhook create NAME', paste "
-            "what it prints into Zoho Billing (Settings → Automation → Webhooks), and run "
-            "'billbridge serve' or turn on the receiver in Settings."
+            "what it prints into a new webhook in Zoho Billing (Settings → Automation → "
+            "Workflow Actions → Webhooks → + New Webhook), and run 'billbridge serve' or turn "
+            "on the receiver in Settings."
         )
         self.body.addWidget(self.empty, 1)
         self.empty.hide()

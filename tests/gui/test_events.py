@@ -108,6 +108,9 @@ def test_empty_workspace_says_how_to_start(qtbot: QtBot, db: Database, jobs: Job
     page.refresh()
     assert not page.empty.isHidden()
     assert "billbridge webhook create" in page.empty.text()
+    # where Zoho Billing keeps webhooks (its own help: Settings > Automation > Workflow
+    # Actions, then the Webhooks tab)
+    assert "Settings → Automation → Workflow Actions → Webhooks" in page.empty.text()
 
 
 def _free_port() -> int:
