@@ -71,6 +71,12 @@ class AccountIndex:
                 )
             ).all()
         ) - {None}  # type: ignore[assignment]
+        # also those whose CRM record was deleted there (unlinked, their source kept)
+        pulled |= set(
+            session.scalars(
+                select(AccountSource.account_id).where(AccountSource.connection_id == connection_id)
+            )
+        )
         merged = (
             set(
                 session.scalars(

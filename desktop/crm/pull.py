@@ -22,6 +22,11 @@ connection (``AccountSource``, raw payload included; mapped custom fields under
 Incremental runs send ``If-Modified-Since`` (the newest ``Modified_Time`` seen by the
 last completed pass, stored as the ``crm:<module>`` cursor); a full run reads the whole
 view. A dry run reads the same records and reports without writing anything.
+
+Before its passes a pull reads the records deleted in CRM since the last pull
+(:mod:`desktop.crm.deletions`): a linked record deleted there is unlinked, its deletion
+kept and reported; a record restored from the recycle bin is linked again when the pass
+reads it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,17 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from desktop.crm.client import CrmRequestError
+from desktop.crm.deletions import (
+    DELETION_MODULES,
+    OVERLAP,
+    apply_deleted,
+    deleted_stream,
+    last_read,
+    linked_modules,
+    revive,
+    save_read,
+)
 from desktop.crm.fields import DEFAULT_PAIRS, apply_mapping, crm_value
 from desktop.crm.links import AccountIndex, Match
 from desktop.crm.remote import CrmReader
@@ -50,6 +66,7 @@ from desktop.storage.models import (
     SyncError,
     User,
 )
+from desktop.sync.base import SourceResponseError
 from desktop.timeutil import Clock, parse_timestamp
 
 #: Fields every pull reads besides the mapped ones.
@@ -210,6 +227,8 @@ class Puller:
             yield session
 
     async def _run(self) -> int:
+        started = self.clock()
+        await self._deletions()
         with self._reading() as session:
             self._index = AccountIndex.for_pull(session, self.connection_id)
         module = self.settings.module
@@ -225,7 +244,110 @@ class Puller:
                 self._apply_page("Contacts", records, self._as_contact)
             else:
                 await self._pass("Contacts", self._as_contact)
+        if not self.dry_run:
+            # records linked from now on can only be deleted after this run started
+            with self.database.transaction() as session:
+                for name in DELETION_MODULES:
+                    if last_read(session, self.connection_id, name) is None:
+                        save_read(session, self.connection_id, name, started)
         return self.fetched
+
+    # ------------------------------------------------------------------ deletions
+
+    async def _deletions(self) -> None:
+        """Reads each linked module's deleted records since the last read, to the end."""
+        with self._reading() as session:
+            modules = linked_modules(session, self.connection_id)
+        for module in modules:
+            await self._deleted(module)
+
+    async def _deleted(self, module: str) -> None:
+        started = self.clock()
+        with self._reading() as session:
+            last = None if self.full else last_read(session, self.connection_id, module)
+        read = 0
+        try:
+            async for page in self.reader.deleted(module, last - OVERLAP if last else None):
+                read += len(page)
+                self._in_session(lambda s, p=page: self._apply_deleted(s, module, p))
+                self.context.progress(
+                    self.fetched, None, f"Zoho CRM: deleted {module} — {read:,} read"
+                )
+                self.context.cancel.raise_if_cancelled()
+        except SourceResponseError as error:  # a refusal, or an unreadable answer
+            reason = (
+                f"The {module} deleted in Zoho CRM could not be read, so links to them stay "
+                f"until the next sync: {error}"
+            )
+            self.report.add(
+                ReportItem(
+                    Direction.PULL, module, Action.FAIL, f"deleted {module}", None, None, reason
+                )
+            )
+            payload = (
+                {"code": error.code, "details": error.details}
+                if isinstance(error, CrmRequestError)
+                else None
+            )
+            self._in_session(
+                lambda s: record_error(
+                    s,
+                    self.connection_id,
+                    self.run_id,
+                    deleted_stream(module),
+                    None,
+                    reason,
+                    payload,
+                    self.clock(),
+                )
+            )
+            return
+        if not self.dry_run:
+            with self.database.transaction() as session:
+                save_read(session, self.connection_id, module, started)
+
+    def _apply_deleted(self, session: Session, module: str, entries: list[dict[str, Any]]) -> None:
+        made, problems = apply_deleted(session, self.connection_id, module, entries)
+        for tomb in made:
+            what = {"user": "user", "subscription": "subscription", "company": "company"}.get(
+                tomb.local_type, "account"
+            )
+            target = f" {tomb.local_id}" if tomb.local_id is not None else ""
+            self.report.add(
+                ReportItem(
+                    Direction.PULL,
+                    module,
+                    Action.DELETE,
+                    tomb.label,
+                    tomb.crm_id,
+                    tomb.local_id,
+                    f"{tomb.sentence()} Unlinked from {what}{target}.",
+                )
+            )
+        for problem in problems:
+            self.report.add(
+                ReportItem(
+                    Direction.PULL,
+                    module,
+                    Action.FAIL,
+                    problem.source_id or "deleted record",
+                    problem.source_id,
+                    None,
+                    problem.reason,
+                )
+            )
+            record_error(
+                session, self.connection_id, self.run_id, deleted_stream(module),
+                problem.source_id, problem.reason, {"entry": problem.entry}, self.clock(),
+            )  # fmt: skip
+
+    def _in_session(self, work: Any) -> None:
+        """Runs ``work(session)`` in the dry run's session, or in its own transaction."""
+        if self._dry_session is not None:
+            work(self._dry_session)
+            return
+        with self.database.transaction() as session:
+            work(session)
 
     # ------------------------------------------------------------------ passes
 
@@ -274,6 +396,7 @@ class Puller:
         mappings = mapping_for(self.settings, module)
         rows = [r for r in records if r.get("id")]
         values = [_values(module, r, mappings) for r in rows]
+        revive(session, self.connection_id, module, [v.crm_id for v in values], self.clock())
         self._page = _Page.load(session, self.connection_id, module, rows, values)
         for record, value in zip(rows, values, strict=True):
             handler(session, value, record)

@@ -21,6 +21,11 @@ Runs when the extent is *both ways*, for every billing connection's data:
   or skipped; a matching Contact is overwritten, has only its blank fields filled, or is
   left alone (linked only). Contacts Billbridge created itself are always kept up to
   date;
+* **deleted in CRM** (:mod:`desktop.crm.deletions`) — a customer whose linked Contact a
+  pull found deleted in CRM has no matching Contact, so the same rule decides: *create*
+  makes a new one and the report says it replaces the deleted one, *skip* leaves the
+  customer out and says why. A subscription whose Deal was deleted in CRM gets no new
+  Deal (skipped, with the deletion as the reason) unless the Deal is restored there;
 * **writes** go in calls of at most 100 records: records whose CRM id is known are
   updated by id (``PUT``), others are upserted with ``duplicate_check_fields`` (``Email``,
   ``Account_Name``, ``Deal_Name``). Every record's result is kept: a refusal
@@ -49,6 +54,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from desktop.crm.client import BATCH_SIZE, CrmClient, CrmRequestError, WriteResult
+from desktop.crm.deletions import Tombstone, push_reason, unlinked_tombstones
 from desktop.crm.links import links
 from desktop.crm.pull import mapping_for, record_error
 from desktop.crm.remote import CrmReader
@@ -198,6 +204,8 @@ class Pusher:
         self._company_ids: dict[str, str | None] = {}
         self._contact_ids: dict[int, str] = {}
         self._contact_fields = self._contact_pairs()
+        self._gone_contacts: dict[int, Tombstone] = {}
+        self._gone_deals: dict[int, Tombstone] = {}
 
     # ================================================================== plan
 
@@ -219,6 +227,12 @@ class Pusher:
                 for link in links(session, self.connection_id, "Deals", "subscription").values()
                 if link.local_id is not None
             }
+            self._gone_contacts = unlinked_tombstones(
+                session, self.connection_id, "Contacts", "account"
+            )
+            self._gone_deals = unlinked_tombstones(
+                session, self.connection_id, "Deals", "subscription"
+            )
         await self._plan_companies(customers, company_links)
         await self._plan_contacts(customers, contact_links)
         if self.settings.rules.push_deals:
@@ -450,15 +464,11 @@ class Pusher:
                 planned.op = "upsert"
                 planned.payload = {**planned.payload, "Owner": {"id": self.owner.id}}
                 self.plans["Contacts"].append(planned)
-                self._item(planned, Action.CREATE, label, None)
+                gone = self._gone_contacts.get(customer.account_id)
+                self._item(planned, Action.CREATE, label, None, push_reason(gone, "create"))
             else:
-                self._item(
-                    planned,
-                    Action.SKIP,
-                    label,
-                    None,
-                    "No CRM Contact matches this customer and the rule says not to create one.",
-                )
+                gone = self._gone_contacts.get(customer.account_id)
+                self._item(planned, Action.SKIP, label, None, push_reason(gone, "skip"))
 
     def _plan_match(
         self,
@@ -593,6 +603,10 @@ class Pusher:
                 planned.op, planned.crm_id, planned.origin = "update", found[0], "match"
                 self.plans["Deals"].append(planned)
                 self._item(planned, Action.UPDATE, sub.source_id, found[0])
+                continue
+            gone = self._gone_deals.get(sub.id)
+            if gone is not None and not found:
+                self._item(planned, Action.SKIP, sub.source_id, None, push_reason(gone, "deal"))
                 continue
             planned.op = "upsert"
             planned.payload = {**planned.payload, "Owner": {"id": self.owner.id}}

@@ -292,6 +292,28 @@ class CrmReader:
         answer = await self.client.get(f"/{module}/search", params)
         return [r for r in (answer or {}).get("data") or [] if isinstance(r, dict)][:limit]
 
+    async def deleted(
+        self, module: str, since: datetime | None = None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yields the module's deleted records (``type=all``) page by page, to the end.
+
+        ``since`` goes as ``If-Modified-Since``: only records deleted since then. 204
+        (none) and 304 (none since) end the list.
+        """
+        headers = {"If-Modified-Since": iso(since)} if since else None
+        page = 1
+        while True:
+            params = {"type": "all", "page": page, "per_page": PER_PAGE}
+            answer = await self.client.get(f"/{module}/deleted", params, headers=headers)
+            if answer is None:
+                return
+            entries = [e for e in answer.get("data") or [] if isinstance(e, dict)]
+            if entries:
+                yield entries
+            if not (answer.get("info") or {}).get("more_records") or not entries:
+                return
+            page += 1
+
     async def count(self, module: str, cvid: str | None = None) -> int:
         """How many records a module (or one of its views) has."""
         answer = await self.client.get(f"/{module}/actions/count", {"cvid": cvid} if cvid else None)

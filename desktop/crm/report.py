@@ -3,7 +3,8 @@
 The same :class:`SyncReport` is filled by a real run (stored in its Sync run's
 ``details``) and by a dry run (returned to the UI or printed by ``--dry-run``), so the
 preview and the result read alike: per module, how many records are created, updated,
-skipped, failed or left unchanged, with a sample of items and their reasons.
+skipped, failed or left unchanged — and, on the pull, how many linked records were found
+deleted in CRM — with a sample of items and their reasons.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Action(enum.StrEnum):
     SKIP = "skip"
     FAIL = "fail"
     UNCHANGED = "unchanged"
+    DELETE = "delete"  # a linked CRM record deleted in CRM (pull): unlinked here
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,12 @@ class ModuleCounts:
     skip: int = 0
     fail: int = 0
     unchanged: int = 0
+    delete: int = 0
 
     @property
     def total(self) -> int:
         """Every record looked at."""
-        return self.create + self.update + self.skip + self.fail + self.unchanged
+        return self.create + self.update + self.skip + self.fail + self.unchanged + self.delete
 
 
 @dataclass
@@ -130,14 +133,15 @@ class SyncReport:
         """A plain-text table of the counts (the CLI prints it)."""
         head = (
             f"{'DIRECTION':<10} {'MODULE':<9} {'CREATE':>7} {'UPDATE':>7} {'SKIP':>7} "
-            f"{'FAIL':>7} {'SAME':>7}"
+            f"{'FAIL':>7} {'SAME':>7} {'DELETED':>8}"
         )
         lines = [head]
         for counts in self.counts.values():
             arrow = "CRM → BB" if counts.direction is Direction.PULL else "BB → CRM"
             lines.append(
                 f"{arrow:<10} {counts.module:<9} {counts.create:>7,} {counts.update:>7,} "
-                f"{counts.skip:>7,} {counts.fail:>7,} {counts.unchanged:>7,}"
+                f"{counts.skip:>7,} {counts.fail:>7,} {counts.unchanged:>7,} "
+                f"{counts.delete:>8,}"
             )
         return "\n".join(lines)
 
@@ -154,6 +158,7 @@ class SyncReport:
                     "skip": c.skip,
                     "fail": c.fail,
                     "unchanged": c.unchanged,
+                    "delete": c.delete,
                 }
                 for c in self.counts.values()
             ],

@@ -45,6 +45,7 @@ from desktop.crm.connect import (
     endpoint_settings,
     resolve_credentials,
 )
+from desktop.crm.deletions import AccountCrmState, account_state
 from desktop.crm.links import save_link
 from desktop.crm.pull import Puller, mapping_for, pull_fields
 from desktop.crm.push import Owner, Pusher
@@ -470,11 +471,24 @@ class CrmIntegration:
                 .order_by(CrmLink.id)
             ).first()
         if link is None:
+            deleted = self.account_state(row.id, account_id).deleted
+            gone = next((t for t in deleted if t.local_type == "account"), None)
+            if gone is not None:
+                raise NotFoundError(
+                    f"{gone.sentence()} Account {account_id} is no longer linked to it; "
+                    "restore it in Zoho CRM, or search for another record and link it."
+                )
             raise NotFoundError(
                 f"Account {account_id} is not linked to a Zoho CRM record of {row.name}; "
                 "search for it in Zoho CRM and link it first."
             )
         return link.module, link.crm_id
+
+    def account_state(self, name: str | int, account_id: int) -> AccountCrmState:
+        """An account's links to this CRM, and its linked records deleted in CRM since."""
+        row = self._row(name)
+        with self.database.session() as session:
+            return account_state(session, row.id, row.name, account_id)
 
     def search(
         self, name: str, query: str, *, module: str = "Contacts", limit: int = 20
@@ -692,6 +706,7 @@ class CrmIntegration:
             run.fetched = pulled
             run.created = report.total(Action.CREATE)
             run.updated = report.total(Action.UPDATE)
+            run.deleted = report.total(Action.DELETE)
             run.errors = report.total(Action.FAIL)
             run.api_calls = calls.get("api", 0)
             run.message = message

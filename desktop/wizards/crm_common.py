@@ -6,7 +6,8 @@
 * :class:`JobStrip` — an inline "Loading…" / progress row with a Cancel button that
   follows one :class:`~desktop.views.jobs.JobHandle` (Cancelling… → Cancelled).
 * :class:`ReportView` — a :class:`~desktop.crm.report.SyncReport` as a table of
-  create / update / skip / fail / unchanged per direction and module, plus its failures.
+  create / update / skip / fail / unchanged / deleted in CRM per direction and module,
+  plus its failures and the linked records found deleted in CRM.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("skip", "Skip"),
     ("fail", "Fail"),
     ("unchanged", "Unchanged"),
+    ("delete", "Deleted in CRM"),
 )
 ERROR_STYLE = "color: rgb(214, 69, 65);"
 OK_STYLE = "color: rgb(46, 140, 60);"
@@ -179,7 +181,7 @@ class ReportView(QWidget):
         self.report = report
         verb = "would" if report.dry_run else "did"
         totals = ", ".join(
-            f"{report.total(Action(key)):,} {label.lower()}"
+            f"{report.total(Action(key)):,} {label[0].lower()}{label[1:]}"
             for key, label in REPORT_COLUMNS
             if key != "unchanged"
         )
@@ -215,6 +217,8 @@ class ReportView(QWidget):
         skipped = [i for i in report.items if i.action is Action.SKIP and i.reason][:4]
         lines = [f"✗ {i.module} {i.label}: {i.reason}" for i in failed]
         lines += [f"– skip {i.module} {i.label}: {i.reason}" for i in skipped]
+        deleted = [i for i in report.items if i.action is Action.DELETE][:4]
+        lines += [f"– unlinked {i.module} {i.label}: {i.reason}" for i in deleted]
         self.problems.setText("\n".join(lines))
         self.problems.setVisible(bool(lines))
         self.show()
