@@ -217,7 +217,21 @@ class ConnectionCard(QFrame):
         )
         self.pause_button.setText("Resume" if o.status == "paused" else "Pause")
         self.pause_button.setEnabled(o.status != "disabled")
+        if o.status == "disabled":
+            pause_tip = "The connection is disabled; reactivate it first."
+        elif o.status == "paused":
+            pause_tip = "Starts the daily scheduled sync again."
+        elif o.mode != "daily":
+            pause_tip = "Import only: there is no scheduled sync to pause."
+        else:
+            pause_tip = "Stops the daily scheduled sync; Sync Now still works and data is kept."
+        self.pause_button.setToolTip(pause_tip)
         self.disable_button.setText("Reactivate" if o.status == "disabled" else "Disable")
+        self.disable_button.setToolTip(
+            "Lets this connection sync again."
+            if o.status == "disabled"
+            else "Stops every sync of this connection, scheduled and Sync Now; data is kept."
+        )
         self.show_holder(holder)
 
     def show_holder(self, holder: LockHolder | None) -> None:

@@ -145,12 +145,19 @@ def test_a_scheduled_run_elsewhere_disables_sync_now_with_the_reason(
 def test_pause_resume_disable_reactivate(qtbot: QtBot, env: Env) -> None:
     card = next(iter(env.page.cards.values()))
     assert card.pause_button.text() == "Pause"
+    # the two buttons say how they differ before one is pressed
+    assert "scheduled sync; Sync Now still works" in card.pause_button.toolTip()
+    assert "every sync of this connection, scheduled and Sync Now" in (
+        card.disable_button.toolTip()
+    )
     qtbot.mouseClick(card.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: card.pause_button.text() == "Resume", timeout=5000)
+    assert card.pause_button.toolTip() == "Starts the daily scheduled sync again."
     assert "Scheduled runs are paused" in card.facts.text()
     assert card.sync_button.isEnabled()  # a manual run is still allowed
     qtbot.mouseClick(card.disable_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: card.disable_button.text() == "Reactivate", timeout=5000)
+    assert card.disable_button.toolTip() == "Lets this connection sync again."
     assert not card.sync_button.isEnabled()
     assert "disabled" in card.sync_button.toolTip()
     qtbot.mouseClick(card.disable_button, Qt.MouseButton.LeftButton)
