@@ -40,6 +40,10 @@ from desktop.views.page import EmptyState, Page
 from desktop.views.widgets.common import Banner, SearchField, configure_table
 
 COLUMN_WIDTHS = (230, 130, 110, 150, 150, 120, 110, 105)
+NO_ACCOUNTS = "No accounts yet. Add a connection on the Connections page and run a sync."
+NO_MATCH = (
+    "No account matches the search and filters above. Change or clear them to see more accounts."
+)
 
 
 class AccountsTable(QTableView):
@@ -130,9 +134,7 @@ class AccountsPage(Page):
         self.table.setSortingEnabled(True)
         self.table.activated.connect(self._open_index)
         self.table.doubleClicked.connect(self._open_index)
-        self.empty = EmptyState(
-            "No accounts yet. Add a connection on the Connections page and run a sync."
-        )
+        self.empty = EmptyState(NO_ACCOUNTS)
         self.list_stack = QStackedWidget()
         self.list_stack.addWidget(self.table)
         self.list_stack.addWidget(self.empty)
@@ -218,9 +220,10 @@ class AccountsPage(Page):
         else:
             text = f"{total:,} account{'s' if total != 1 else ''}"
         self.count_label.setText(text)
-        nothing = total == 0 and not self.model.loading and not filtered
+        nothing = total == 0 and not self.model.loading
+        self.empty.setText(NO_MATCH if filtered else NO_ACCOUNTS)
         self.list_stack.setCurrentWidget(self.empty if nothing else self.table)
-        if total == 0 and filtered and not self.model.loading:
+        if nothing and filtered:
             self.count_label.setText("No account matches")
 
     # ------------------------------------------------------------ navigation

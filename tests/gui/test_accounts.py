@@ -77,6 +77,13 @@ def test_search_narrows_the_list_and_says_when_nothing_matches(qtbot: QtBot, env
     page.search.clear()
     qtbot.keyClicks(page.search, "no such account")
     qtbot.waitUntil(lambda: page.count_label.text() == "No account matches", timeout=5000)
+    # in place of a blank table: what happened and what to do
+    assert page.list_stack.currentWidget() is page.empty
+    assert "No account matches the search and filters" in page.empty.text()
+    assert "clear them" in page.empty.text()
+    page.search.clear()
+    qtbot.waitUntil(lambda: page.count_label.text() == "30 accounts", timeout=5000)
+    assert page.list_stack.currentWidget() is page.table
 
 
 def test_empty_workspace_says_what_to_do(qtbot: QtBot, tmp_path: Path) -> None:
