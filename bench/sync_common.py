@@ -19,7 +19,8 @@ import sys
 import textwrap
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,9 +121,11 @@ class SandboxProcess:
         self.process.wait(timeout=30)
 
 
-def workspace(path: Path, sandbox: SandboxProcess, **settings: object) -> SyncEngine:
-    """A fresh SQLite workspace at ``path`` with the ``Acme`` Chargebee connection."""
-    database = open_database(f"sqlite:///{path}")
+def workspace(path: Path | str, sandbox: SandboxProcess, **settings: object) -> SyncEngine:
+    """A fresh workspace with the ``Acme`` Chargebee connection: SQLite at ``path``, or
+    the database URL ``path`` (empty, see :func:`scratch_postgres`)."""
+    url = path if isinstance(path, str) else f"sqlite:///{path}"
+    database = open_database(url)
     secrets = MemorySecretStore()
     ConnectionService(database, secrets).add(
         name="Acme",
@@ -131,6 +134,25 @@ def workspace(path: Path, sandbox: SandboxProcess, **settings: object) -> SyncEn
         secret=CHARGEBEE_KEYS["acme"],
     )
     return SyncEngine(database, secrets)
+
+
+@contextmanager
+def scratch_postgres(server_url: str) -> Iterator[str]:
+    """A new empty database on the PostgreSQL server of ``server_url``, dropped after."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = make_url(server_url)
+    name = f"billbridge_bench_{os.getpid()}_{int(time.time())}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def peak_rss_mb() -> float:

@@ -4,7 +4,7 @@ same data through Singer's tap-chargebee from PyPI.
 Usage::
 
     .venv/bin/python bench/sync_initial.py [--size 125000] [--tap-size 20000]
-        [--tap-venv /tmp/billbridge-tap-chargebee] [--no-tap]
+        [--tap-venv /tmp/billbridge-tap-chargebee] [--no-tap] [--postgres URL]
 
 ``--size`` is the simulator's customer count across both Chargebee sites; the synced
 site ``acme`` holds 80 %, so the default 125,000 gives the issue's 100,000 customers,
@@ -17,6 +17,9 @@ and removes its client-side limiter (see ``bench/sync_common.py``); its records 
 /dev/null. It reads about 280 records/s, so by default it runs on a smaller simulator
 (``--tap-size``) — with Billbridge on that same data too — instead of the half hour the
 full size would take; ``--tap-size`` equal to ``--size`` compares at full size.
+
+``--postgres postgresql+psycopg://user@127.0.0.1:5432/any`` adds a row for the same sync
+into a new database on that server (a team's shared workspace), dropped afterwards.
 
 Columns: source records (customers, subscriptions, invoices and plans delivered; Billbridge
 also writes one user per customer and contact, counted under "rows written"), wall
@@ -40,6 +43,7 @@ from sync_common import (
     SandboxProcess,
     TapChargebee,
     peak_rss_mb,
+    scratch_postgres,
     table,
     workspace,
 )
@@ -98,11 +102,19 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def billbridge(size: int, folder: Path) -> Row:
-    """Runs Billbridge's initial sync against a fresh simulator of ``size`` customers."""
+def billbridge(size: int, folder: Path, server: str | None = None) -> Row:
+    """Runs Billbridge's initial sync against a fresh simulator of ``size`` customers,
+    into SQLite in ``folder`` or, with ``server``, a new database on that PostgreSQL."""
+    if server is not None:
+        with scratch_postgres(server) as url:
+            return _billbridge(size, url, "into PostgreSQL")
+    return _billbridge(size, folder / f"bench-{size}.sqlite3", "into SQLite")
+
+
+def _billbridge(size: int, target: Path | str, note: str) -> Row:
     sandbox = SandboxProcess(size)
     try:
-        engine = workspace(folder / f"bench-{size}.sqlite3", sandbox, rate_limit="none")
+        engine = workspace(target, sandbox, rate_limit="none")
         cpu = _cpu()
         started = time.perf_counter()
         summary: RunSummary = engine.run("Acme", trigger="cli")
@@ -127,7 +139,7 @@ def billbridge(size: int, folder: Path) -> Row:
         summary.api_calls,
         minimum,
         peak_rss_mb(),
-        "into SQLite",
+        note,
     )
 
 
@@ -182,6 +194,11 @@ def main() -> None:
     parser.add_argument("--tap-size", type=int, default=20_000)
     parser.add_argument("--tap-venv", type=Path, default=Path("/tmp/billbridge-tap-chargebee"))
     parser.add_argument("--no-tap", action="store_true", help="only Billbridge")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also sync into a new database on this PostgreSQL server (dropped after)",
+    )
     args = parser.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as name:
@@ -193,6 +210,8 @@ def main() -> None:
             rows.append(other)
         if args.no_tap or args.size != args.tap_size:
             rows.append(billbridge(args.size, folder))
+        if args.postgres:
+            rows.append(billbridge(args.size, folder, args.postgres))
     print(table(HEADER, [r.cells() for r in rows]))
     if not args.no_tap:
         ours, theirs = rows[0], rows[1]
