@@ -1,7 +1,10 @@
 """Zoho CRM on the Account 360°: *Fetch this contact from Zoho CRM* and *Search in Zoho CRM…*.
 
 :class:`CrmAccountActions` is a "Zoho CRM" menu button the app adds to the account view's
-header. *Fetch* pulls the account's linked CRM record now (on the job runner) and
+header. Its menu opens with the account's CRM state, read on the job runner as it opens:
+the record it is linked to, or — when a pull found it deleted in Zoho CRM — when it was
+deleted and that it is no longer linked (the full sentence in the tooltip). *Fetch* pulls
+the account's linked CRM record now (on the job runner) and
 reloads the account; an account without a CRM link gets the core's sentence saying to
 search and link it first. *Search* opens :class:`CrmSearchDialog`: a query (an e-mail, a
 word, or a ``(criteria)``) → the CRM's candidates → *Link* the chosen one to the account.
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from functools import partial
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -28,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.crm.deletions import AccountCrmState
 from desktop.crm.service import CrmCandidate, CrmIntegration
 from desktop.errors import BillbridgeError
 from desktop.jobs import JobContext
@@ -48,6 +53,21 @@ CANDIDATE_COLUMNS: list[ColumnSpec[CrmCandidate]] = [
         lambda c: f"account {c.linked_account_id}" if c.linked_account_id is not None else "",
     ),
 ]
+
+
+def state_line(state: AccountCrmState) -> str:
+    """One short menu line: the linked record, the latest deletion, or "Not linked"."""
+    if state.linked:
+        module, crm_id = state.linked[0]
+        extra = f" · {len(state.deleted)} other deleted in Zoho CRM" if state.deleted else ""
+        return f"Linked to {module[:-1]} {crm_id}{extra}"
+    if state.deleted:
+        gone = state.deleted[0]
+        return (
+            f"{gone.module[:-1]} {gone.label} deleted in Zoho CRM on "
+            f"{gone.deleted_at:%Y-%m-%d %H:%M} UTC — no longer linked"
+        )
+    return "Not linked to a Zoho CRM record"
 
 
 class CrmSearchDialog(QDialog):
@@ -253,8 +273,10 @@ class CrmAccountActions(QToolButton):
         self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.setMenu(QMenu(self))
+        self.menu().aboutToShow.connect(self.refresh_state)
         self.run_dialog: Callable[[QDialog], object] = lambda dialog: dialog.exec()
         self.last_dialog: CrmSearchDialog | None = None
+        self.state_actions: dict[str, QAction] = {}
         self.set_connections([])
 
     def set_connections(self, names: list[str]) -> None:
@@ -262,6 +284,13 @@ class CrmAccountActions(QToolButton):
         self.names = list(names)
         menu = self.menu()
         menu.clear()
+        self.state_actions = {}
+        for name in self.names:
+            state = menu.addAction(f"{name}: …" if len(self.names) > 1 else "…")
+            state.setEnabled(False)
+            self.state_actions[name] = state
+        if self.names:
+            menu.addSeparator()
         for name in self.names:
             prefix = f"{name}: " if len(self.names) > 1 else ""
             fetch = menu.addAction(f"{prefix}Fetch this contact from Zoho CRM")
@@ -269,6 +298,45 @@ class CrmAccountActions(QToolButton):
             search = menu.addAction(f"{prefix}Search in Zoho CRM…")
             search.triggered.connect(partial(self.search, name))
         self.setVisible(bool(self.names))
+
+    def refresh_state(self) -> None:
+        """Reads the account's CRM links and deletions (on the job runner) into the menu."""
+        account_id = self.detail.account_id
+        if account_id is None or not self.names:
+            return
+        integration = self.integration
+        names = list(self.names)
+
+        def work(_context: JobContext) -> list[AccountCrmState]:
+            return [integration.account_state(name, account_id) for name in names]
+
+        try:
+            self.jobs.run(
+                work,
+                title=f"Reading the Zoho CRM links of account {account_id}",
+                key=f"crm-state:{account_id}",
+                on_success=partial(self.show_state, account_id),
+                on_error=lambda message: self.setToolTip(message),
+                changes_data=False,
+            )
+        except BillbridgeError:
+            return  # a read of the same account is under way; it fills the menu
+
+    def show_state(self, account_id: int, states: list[AccountCrmState]) -> None:
+        """Shows each connection's state in its menu line (full sentences as tooltips)."""
+        if account_id != self.detail.account_id:
+            return
+        tips = []
+        for state in states:
+            action = self.state_actions.get(state.connection)
+            if action is None:
+                continue
+            prefix = f"{state.connection}: " if len(self.names) > 1 else ""
+            action.setText(prefix + state_line(state))
+            lines = state.sentences() or ["This account is not linked to a Zoho CRM record."]
+            action.setToolTip("\n".join(lines))
+            tips.extend(lines)
+        self.setToolTip("\n".join(tips))
 
     def fetch(self, name: str) -> None:
         """Pulls the account's linked CRM record now, then reloads the account."""

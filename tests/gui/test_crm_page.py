@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from desktop.crm.schedule import CrmSchedule
 from desktop.crm.service import CrmIntegration
-from desktop.crm.settings import Extent, SyncModule
+from desktop.crm.settings import DealStage, Extent, NoMatchRule, PushRules, SyncModule
 from desktop.sandbox import ManualClock, Sandbox
 from desktop.sandbox.credentials import ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, zoho_user
 from desktop.sandbox.zoho_crm import ZohoCrmHandler, crm_of
@@ -246,8 +246,13 @@ def test_fetch_needs_a_link_and_search_links_then_fetch_pulls(qtbot: QtBot, env:
     account_id = _account(env, "c1")
     detail, actions = _detail(qtbot, env, account_id)
     assert actions.isVisible()
-    titles = [a.text() for a in actions.menu().actions()]
-    assert titles == ["Fetch this contact from Zoho CRM", "Search in Zoho CRM…"]
+    titles = [a.text() for a in actions.menu().actions() if not a.isSeparator()]
+    assert titles[1:] == ["Fetch this contact from Zoho CRM", "Search in Zoho CRM…"]
+    actions.refresh_state()
+    state = actions.state_actions[CRM_NAME]
+    qtbot.waitUntil(lambda: state.text() != "…", timeout=WAIT)
+    assert state.text() == "Not linked to a Zoho CRM record"
+    assert not state.isEnabled()
 
     actions.fetch(CRM_NAME)
     qtbot.waitUntil(lambda: detail.banner.kind == "error", timeout=WAIT)
@@ -282,6 +287,39 @@ def test_fetch_needs_a_link_and_search_links_then_fetch_pulls(qtbot: QtBot, env:
     qtbot.waitUntil(lambda: detail.banner.kind != "info", timeout=WAIT)
     assert "Fetched from Zoho CRM" in detail.banner.text(), detail.banner.text()
     qtbot.waitUntil(lambda: detail.heading.text() == record["Account_Name"], timeout=WAIT)
+
+
+def test_a_contact_deleted_in_crm_shows_on_the_account_and_is_not_linked(
+    qtbot: QtBot, env: Env
+) -> None:
+    env.crm.run(CRM_NAME)  # pushes customer c1 as a Contact and its subscription as a Deal
+    account_id = _account(env, "c1")
+    contact = next(c for c in env.sim.truth("Contacts") if c["Email"] == "pat@new.example")
+    env.sandbox.advance_clock(300)
+    env.sim.mutations.delete("Contacts", contact["id"])
+    configure(
+        env.crm, module=SyncModule.ACCOUNTS, extent=Extent.BOTH,
+        rules=PushRules(
+            no_match=NoMatchRule.SKIP, active=DealStage("Standard", "Closed Won"),
+            non_renewing=DealStage("Renewals", "Negotiation/Review"),
+        ),
+    )  # fmt: skip
+    summary = env.crm.run(CRM_NAME)
+    assert summary.deleted == 1
+
+    detail, actions = _detail(qtbot, env, account_id)
+    actions.refresh_state()
+    state = actions.state_actions[CRM_NAME]
+    qtbot.waitUntil(lambda: state.text() != "…", timeout=WAIT)
+    assert state.text().startswith("Contact ")
+    assert "deleted in Zoho CRM on 2025-06-01 12:05 UTC — no longer linked" in state.text()
+    assert contact["id"] in state.toolTip()
+    assert "the link is gone" in actions.toolTip()
+
+    actions.fetch(CRM_NAME)
+    qtbot.waitUntil(lambda: detail.banner.kind == "error", timeout=WAIT)
+    assert "was deleted in Zoho CRM on 2025-06-01 12:05 UTC" in detail.banner.text()
+    assert "no longer linked" in detail.banner.text()
 
 
 def test_search_says_when_nothing_matches(qtbot: QtBot, env: Env) -> None:
