@@ -4,6 +4,10 @@ With no subcommand it opens the desktop app. Each subcommand lives in its own mo
 under ``desktop.cli`` and is listed once in ``COMMAND_MODULES``; a module exposes
 ``register(subparsers)``, which adds its parser and sets ``handler`` (a function taking
 the parsed arguments and a :class:`CliContext`, returning the exit code).
+
+Output piped to a reader that stops early (``billbridge export accounts | head``) ends
+the command quietly with exit code 141 (128 + SIGPIPE, what a shell shows for ``cat``
+in the same place), never with a traceback.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.cli.alerts",
     # one line per command module
 )
+
+#: Exit code when standard output was closed by its reader (128 + SIGPIPE).
+BROKEN_PIPE_EXIT = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +81,14 @@ def main(
         make_context: builds the command's :class:`CliContext` from ``db_url`` and
             ``demo`` (tests pass one with an in-memory secret store and output buffer).
     """
+    try:
+        return _run(argv, make_context)
+    except BrokenPipeError:
+        _discard_stdout()
+        return BROKEN_PIPE_EXIT
+
+
+def _run(argv: Sequence[str] | None, make_context: Callable[..., CliContext]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     context = make_context(db_url=args.db, demo=args.demo)
@@ -84,6 +99,7 @@ def main(
 
             return run_gui(context)
         code: int = handler(args, context)
+        context.out.flush()  # a reader that went away is noticed here, inside the handler
         return code
     except BillbridgeError as error:
         print(f"billbridge: {error}", file=sys.stderr)
@@ -93,6 +109,18 @@ def main(
         return 130
     finally:
         context.close()
+
+
+def _discard_stdout() -> None:
+    """Points standard output at /dev/null so the interpreter's last flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError):  # not a real file (tests): nothing is flushed at exit
+        pass
 
 
 def entry_point() -> None:
