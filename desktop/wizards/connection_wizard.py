@@ -147,6 +147,10 @@ class CredentialsPage(QWizardPage):
         super().__init__()
         self.wizard_ = wizard
         self.setTitle("Credentials")
+        self.setSubTitle(
+            "Where your billing system is and the key Billbridge reads it with; Test "
+            "connection checks both before you go on."
+        )
         self.result: ProbeResult | None = None
         self.task: asyncio.Task[ProbeResult] | None = None
         layout = QVBoxLayout(self)
@@ -418,6 +422,7 @@ class SyncModePage(QWizardPage):
         super().__init__()
         self.wizard_ = wizard
         self.setTitle("Sync mode")
+        self.setSubTitle("How this connection keeps the workspace up to date.")
         layout = QVBoxLayout(self)
         self.daily = QRadioButton("Daily sync at 00:00 UTC")
         daily_hint = QLabel(

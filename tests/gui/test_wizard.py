@@ -286,3 +286,13 @@ def test_each_form_is_followed_closely_by_the_base_url_row(qtbot: QtBot) -> None
         gap, short = _gap_above_base_url(wizard)
         assert 0 <= gap <= spacing + 2, (kind, many, gap)
         assert short <= 0, (kind, many, short)
+
+
+def test_every_step_has_the_same_header_a_title_and_a_sentence(qtbot: QtBot) -> None:
+    # QWizard draws a page without a subtitle in another style (a big title inside the
+    # page, no header band), so steps 2 and 4 looked like a different dialog
+    wizard = _wizard(qtbot, None, [])
+    for page_id in wizard.pageIds():
+        page = wizard.page(page_id)
+        assert page.title(), page_id
+        assert page.subTitle().endswith("."), page.title()
