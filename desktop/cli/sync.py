@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import signal
 import sys
 import time
@@ -22,6 +23,7 @@ from desktop.health.after_sync import after_sync_hook
 from desktop.jobs import Cancelled, CancelToken, JobContext, Progress
 from desktop.storage import models
 from desktop.sync.engine import RunSummary, SyncEngine
+from desktop.sync.locks import this_host
 from desktop.sync.registry import BILLING_KINDS, CRM_KINDS
 
 EXPORTS = ("accounts", "users", "subscriptions", "invoices")
@@ -97,18 +99,53 @@ class ProgressBar:
 
 
 def _cancel_on_sigint(token: CancelToken) -> Any:
-    """First Ctrl-C cancels cooperatively (at the next page); returns the old handler."""
+    """First Ctrl-C cancels cooperatively (at the next page); returns the old handler.
+
+    A second Ctrl-C stops at once (a request the source is slow to answer is not waited
+    for); :func:`_run_one` then records the run as cancelled.
+    """
 
     def handler(_signum: int, _frame: FrameType | None) -> None:
         if token.cancelled:
             raise KeyboardInterrupt
         token.cancel()
-        print("\nbillbridge: cancelling at the next page…", file=sys.stderr)
+        print(
+            "\nbillbridge: cancelling after the current request; press Ctrl-C again to stop "
+            "at once.",
+            file=sys.stderr,
+        )
 
     try:
         return signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread
         return None
+
+
+def _close_stopped_run(context: CliContext, name: str) -> None:
+    """Records this process's run of ``name`` as cancelled after a second Ctrl-C.
+
+    The engine closes a run it cancels itself; one stopped at once by ``KeyboardInterrupt``
+    would otherwise stay "running" until a later run finds it. Every page it wrote was
+    committed in its own transaction, so what it wrote is consistent and kept.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C waits for this
+    try:
+        with context.database().transaction() as session:
+            runs = session.scalars(
+                select(models.SyncRun)
+                .join(models.Connection, models.Connection.id == models.SyncRun.connection_id)
+                .where(
+                    models.Connection.name == name,
+                    models.SyncRun.status == models.RunStatus.RUNNING.value,
+                    models.SyncRun.owner == f"{this_host()}:{os.getpid()}",
+                )
+            ).all()
+            for run in runs:
+                run.status = models.RunStatus.CANCELLED.value
+                run.finished_at = context.clock()
+                run.message = "Stopped at once by a second Ctrl-C; what was written is kept."
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _engine(context: CliContext) -> SyncEngine:
@@ -138,6 +175,11 @@ def _run_one(
     except Cancelled:
         bar.close()
         print(f"{name}: cancelled; what was written is kept.", file=context.out)
+        return 130, None
+    except KeyboardInterrupt:
+        bar.close()
+        _close_stopped_run(context, name)
+        print(f"{name}: stopped at once; what was written is kept.", file=context.out)
         return 130, None
     except BillbridgeError as error:
         bar.close()
