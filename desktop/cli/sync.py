@@ -87,7 +87,8 @@ class ProgressBar:
             spin = int(now * 4) % width
             bar = "." * spin + "#" + "." * (width - spin - 1)
             count = f"{progress.done:,}"
-        rate = f" {progress.rate:,.0f}/s" if progress.rate else ""
+        # the health step after a sync reports on the same meter: its count restarts at 0
+        rate = f" {progress.rate:,.0f}/s" if progress.rate and progress.rate > 0 else ""
         self.stream.write(f"\r{self.label} [{bar}] {count}{rate}\x1b[K")
         self.stream.flush()
 
