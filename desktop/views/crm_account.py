@@ -63,9 +63,9 @@ def state_line(state: AccountCrmState) -> str:
         return f"Linked to {module[:-1]} {crm_id}{extra}"
     if state.deleted:
         gone = state.deleted[0]
+        more = f" (+{len(state.deleted) - 1} more)" if len(state.deleted) > 1 else ""
         return (
-            f"{gone.module[:-1]} {gone.label} deleted in Zoho CRM on "
-            f"{gone.deleted_at:%Y-%m-%d %H:%M} UTC — no longer linked"
+            f"{gone.module[:-1]} deleted in Zoho CRM on {gone.deleted_at:%Y-%m-%d %H:%M} UTC{more}"
         )
     return "Not linked to a Zoho CRM record"
 
@@ -337,6 +337,13 @@ class CrmAccountActions(QToolButton):
             action.setToolTip("\n".join(lines))
             tips.extend(lines)
         self.setToolTip("\n".join(tips))
+        menu = self.menu()
+        if menu.isVisible():  # longer lines: keep the open menu on the screen
+            menu.adjustSize()
+            screen = menu.screen().availableGeometry()
+            menu.move(
+                max(screen.left(), min(menu.x(), screen.right() - menu.width() + 1)), menu.y()
+            )
 
     def fetch(self, name: str) -> None:
         """Pulls the account's linked CRM record now, then reloads the account."""

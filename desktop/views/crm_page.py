@@ -76,6 +76,12 @@ HISTORY_COLUMNS: list[ColumnSpec[RunSummary]] = [
     ColumnSpec("Read", lambda r: f"{r.fetched:,}", numeric=True),
     ColumnSpec("Created", lambda r: f"{r.created:,}", numeric=True),
     ColumnSpec("Updated", lambda r: f"{r.updated:,}", numeric=True),
+    ColumnSpec(
+        "Deleted",
+        lambda r: f"{r.deleted:,}",
+        numeric=True,
+        tooltip=lambda r: "Linked records found deleted in Zoho CRM (now unlinked).",
+    ),
     ColumnSpec("Failed", lambda r: f"{r.errors:,}", numeric=True),
     ColumnSpec("API calls", lambda r: f"{r.api_calls:,}", numeric=True),
     ColumnSpec("Took", _duration),
@@ -301,8 +307,8 @@ class CrmPage(Page):
         self.history_view = make_table(self.history, sortable=False)
         self.history_view.setMinimumHeight(220)
         history_layout.addWidget(self.history_view)
-        columns.addWidget(settings_box, 2)
-        columns.addWidget(history_box, 3)
+        columns.addWidget(settings_box, 1)
+        columns.addWidget(history_box, 2)
         layout.addLayout(columns, 1)
         return detail
 
