@@ -7,7 +7,8 @@ runner (writes never happen on the GUI thread).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from functools import partial
 
 from PySide6.QtCore import Qt, Signal
@@ -125,6 +126,23 @@ SOURCE_COLUMNS: list[ColumnSpec[SourceLink]] = [
     ColumnSpec("Last synced", lambda s: time_text(s.synced_at)),
     ColumnSpec("State", lambda s: "Deleted at the source" if s.deleted else "Present"),
 ]
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def edit_problem(values: Mapping[str, str | None]) -> str | None:
+    """The first problem with edited attributes, as a sentence, or ``None``.
+
+    An account needs a name (lists and alerts show it); an e-mail address, when given,
+    must look like one.
+    """
+    if "name" in values and not (values["name"] or "").strip():
+        return "Give the account a name; an account without one shows only its identifier."
+    email = (values.get("email") or "").strip()
+    if email and not _EMAIL.match(email):
+        return f"“{email}” is not an e-mail address (like billing@example.com)."
+    return None
 
 
 def _count(value: int, noun: str) -> str:
@@ -451,6 +469,11 @@ class AccountDetailView(QWidget):
         values = self.pending_edits()
         if not values or self._account_id is None:
             return
+        problem = edit_problem(values)
+        if problem is not None:
+            self.banner.show_message(problem, "error")
+            return
+        self.banner.show_message("")
         account_id = self._account_id
         database = self._database
         self.save_button.setEnabled(False)

@@ -327,3 +327,36 @@ def test_filters_show_their_choice_in_full_at_1280_by_800(qtbot: QtBot, env: Env
             text = combo.currentText()
             assert combo.fontMetrics().horizontalAdvance(text) <= field.width(), text
     assert page.search.width() >= 300
+
+
+def test_an_empty_name_or_a_malformed_e_mail_is_refused_with_a_sentence(
+    qtbot: QtBot, env: Env
+) -> None:
+    page = _page(qtbot, env)
+    _open_first(qtbot, page)
+    detail = page.detail
+    assert detail.detail is not None
+    saved_name = detail.detail.display_name
+    name, email = detail.editors["name"], detail.editors["email"]
+    name.clear()
+    name.textEdited.emit("")
+    qtbot.mouseClick(detail.save_button, Qt.MouseButton.LeftButton)
+    assert detail.banner.kind == "error"
+    assert detail.banner.text().startswith("Give the account a name")
+    name.setText("Renamed Ltd")
+    email.setText("not an e-mail")
+    email.textEdited.emit(email.text())
+    qtbot.mouseClick(detail.save_button, Qt.MouseButton.LeftButton)
+    assert "“not an e-mail” is not an e-mail address" in detail.banner.text()
+    qtbot.wait(300)  # nothing was saved: the job would have reloaded the account
+    assert detail.detail is not None
+    assert detail.detail.display_name == saved_name
+    assert detail.markers["name"].text() == ""
+    email.setText("billing@renamed.example")
+    email.textEdited.emit(email.text())
+    qtbot.mouseClick(detail.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: detail.detail is not None and detail.detail.display_name == "Renamed Ltd",
+        timeout=5000,
+    )
+    assert detail.banner.text() == ""
