@@ -41,6 +41,8 @@ from desktop.views.widgets.common import Banner, SearchField, configure_table
 
 COLUMN_WIDTHS = (230, 130, 110, 150, 150, 120, 110, 105)
 NO_ACCOUNTS = "No accounts yet. Add a connection on the Connections page and run a sync."
+NOT_SYNCED = "No accounts yet. Run Sync Now on the Connections page to read them in."
+SYNCING = "No accounts yet: a sync is running, and its accounts appear here when it finishes."
 NO_MATCH = (
     "No account matches the search and filters above. Change or clear them to see more accounts."
 )
@@ -72,6 +74,8 @@ class AccountsPage(Page):
     ) -> None:
         super().__init__(parent)
         self._loader = loader
+        self._jobs = jobs
+        self._has_connections = False
         self._loaded_once = False
         self._segment: tuple[str, Select[Any]] | None = None
         self.model = AccountsTableModel(loader, self)
@@ -148,6 +152,8 @@ class AccountsPage(Page):
         self.stack.addWidget(self.detail)
 
         self.model.total_changed.connect(self._update_count)
+        jobs.job_started.connect(self._update_count)
+        jobs.job_finished.connect(self._update_count)
         self.model.loading_changed.connect(lambda _loading: self._update_count())
         self.model.failed.connect(lambda message: self.banner.show_message(message, "error"))
 
@@ -174,6 +180,8 @@ class AccountsPage(Page):
             self.detail.reload()
 
     def _fill_connections(self, choices: list[ConnectionChoice]) -> None:
+        self._has_connections = bool(choices)
+        self._update_count()
         current = self.connection_filter.currentData()
         self.connection_filter.blockSignals(True)
         self.connection_filter.clear()
@@ -221,10 +229,18 @@ class AccountsPage(Page):
             text = f"{total:,} account{'s' if total != 1 else ''}"
         self.count_label.setText(text)
         nothing = total == 0 and not self.model.loading
-        self.empty.setText(NO_MATCH if filtered else NO_ACCOUNTS)
+        self.empty.setText(self._empty_text(filtered))
         self.list_stack.setCurrentWidget(self.empty if nothing else self.table)
         if nothing and filtered:
             self.count_label.setText("No account matches")
+
+    def _empty_text(self, filtered: bool) -> str:
+        """Why the list is empty and what to do, as things stand."""
+        if filtered:
+            return NO_MATCH
+        if any((job.key or "").startswith("sync:") for job in self._jobs.running()):
+            return SYNCING
+        return NOT_SYNCED if self._has_connections else NO_ACCOUNTS
 
     # ------------------------------------------------------------ navigation
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from desktop.views.accounts import AccountsPage
 from desktop.views.jobs import JobRunner
 from desktop.views.models.accounts import ACCOUNT_ID_ROLE
 from desktop.views.models.loader import QueryLoader
-from tests.gui.workspace_seed import Seeded, seed
+from tests.gui.workspace_seed import Seeded, add_connection, seed
 
 
 @dataclass
@@ -360,3 +361,32 @@ def test_an_empty_name_or_a_malformed_e_mail_is_refused_with_a_sentence(
         timeout=5000,
     )
     assert detail.banner.text() == ""
+
+
+def test_an_empty_list_says_what_is_happening(qtbot: QtBot, tmp_path: Path) -> None:
+    database = open_database(f"sqlite:///{tmp_path / 'connected.sqlite3'}")
+    add_connection(database, "Acme Chargebee")
+    loader = QueryLoader(database)
+    jobs = JobRunner()
+    release = threading.Event()
+    try:
+        page = AccountsPage(loader, jobs, database)
+        qtbot.addWidget(page)
+        page.show()
+        page.refresh()
+        # a connection that has not synced yet: not "add a connection"
+        qtbot.waitUntil(lambda: "Run Sync Now" in page.empty.text(), timeout=5000)
+        assert page.list_stack.currentWidget() is page.empty
+        handle = jobs.run(
+            lambda _context: release.wait(5), title="First sync of Acme Chargebee", key="sync:1"
+        )
+        assert "a sync is running" in page.empty.text()
+        release.set()
+        with qtbot.waitSignal(handle.finished, timeout=5000):
+            pass
+        assert "Run Sync Now" in page.empty.text()
+    finally:
+        release.set()
+        jobs.shutdown()
+        loader.shutdown()
+        database.close()
