@@ -5,6 +5,10 @@ under ``desktop.cli`` and is listed once in ``COMMAND_MODULES``; a module expose
 ``register(subparsers)``, which adds its parser and sets ``handler`` (a function taking
 the parsed arguments and a :class:`CliContext`, returning the exit code).
 
+The real process (:func:`entry_point`) logs to the log file, never to the terminal; an
+error no command expected (a bug, a database that stops answering mid-run) ends it with
+one sentence naming the log file and exit code 2, not a traceback.
+
 Output piped to a reader that stops early (``billbridge export accounts | head``) ends
 the command quietly with exit code 141 (128 + SIGPIPE, what a shell shows for ``cat``
 in the same place), never with a traceback.
@@ -14,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from desktop import __version__
+from desktop.cli import logs
 from desktop.cli.context import CliContext
 from desktop.errors import BillbridgeError
 
@@ -35,6 +41,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.cli.alerts",
     # one line per command module
 )
+
+log = logging.getLogger(__name__)
 
 #: Exit code when standard output was closed by its reader (128 + SIGPIPE).
 BROKEN_PIPE_EXIT = 141
@@ -73,6 +81,7 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     make_context: Callable[..., CliContext] = CliContext,
+    log_to_file: bool = False,
 ) -> int:
     """Runs the command line and returns the process exit code.
 
@@ -80,20 +89,26 @@ def main(
         argv: the arguments (default: ``sys.argv[1:]``).
         make_context: builds the command's :class:`CliContext` from ``db_url`` and
             ``demo`` (tests pass one with an in-memory secret store and output buffer).
+        log_to_file: send log records to the log file (the real process; ``serve``
+            and the desktop app set up their own logging).
     """
     try:
-        return _run(argv, make_context)
+        return _run(argv, make_context, log_to_file)
     except BrokenPipeError:
         _discard_stdout()
         return BROKEN_PIPE_EXIT
 
 
-def _run(argv: Sequence[str] | None, make_context: Callable[..., CliContext]) -> int:
+def _run(
+    argv: Sequence[str] | None, make_context: Callable[..., CliContext], log_to_file: bool
+) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if log_to_file and handler is not None and args.command != "serve":
+        logs.log_to_file()
     context = make_context(db_url=args.db, demo=args.demo)
     try:
-        handler = getattr(args, "handler", None)
         if handler is None:
             from desktop.cli.gui import run_gui
 
@@ -107,6 +122,18 @@ def _run(argv: Sequence[str] | None, make_context: Callable[..., CliContext]) ->
     except KeyboardInterrupt:
         print("billbridge: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # the reader went away: ended quietly by main()
+    except Exception as error:
+        log.exception("billbridge %s stopped on an unexpected error.", args.command)
+        path = logs.log_file()
+        where = f"; details are in {path}" if path else ""
+        print(
+            f"billbridge: the command stopped on an unexpected error "
+            f"({type(error).__name__}){where}.",
+            file=sys.stderr,
+        )
+        return 2
     finally:
         context.close()
 
@@ -125,4 +152,4 @@ def _discard_stdout() -> None:
 
 def entry_point() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    sys.exit(main(log_to_file=True))

@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
 
 def _configure_logging() -> None:
     root = logging.getLogger()
-    if not any(isinstance(h, logging.StreamHandler) for h in root.handlers):
+    if not any(type(h) is logging.StreamHandler for h in root.handlers):  # not a file
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
