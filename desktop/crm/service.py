@@ -700,7 +700,7 @@ class CrmIntegration:
         with self.database.transaction() as session:
             run = session.get(SyncRun, run_id)
             assert run is not None
-            pulled = sum(c.total for (d, _), c in report.counts.items() if d == "pull")
+            pulled = sum(c.total - c.delete for (d, _), c in report.counts.items() if d == "pull")
             run.status = status.value
             run.finished_at = self.clock()
             run.fetched = pulled
