@@ -27,18 +27,42 @@ def secret_from_env(variable: str | None) -> str | None:
     return value
 
 
+SECRET_HELP = """\
+the secret (never an argument: shells keep their history):
+  chargebee     the site's API key
+  recurly       the site's private API key; for several sites of one region a JSON
+                object mapping each subdomain to its key: {"acme": "KEY", "acme-2": "KEY"}
+  zoho-billing  a JSON object {"client_id": "…", "client_secret": "…",
+                "refresh_token": "…"} of a Zoho self client
+With --secret-env VAR it is read from VAR and kept in the system keychain. Without it
+nothing is stored: give it to each run with 'billbridge sync NAME --secret-env VAR'
+(read at run time, stored nowhere)."""
+
+
 def register(subparsers: Any) -> None:
     """Adds the ``connection`` command and its subcommands."""
     parser = subparsers.add_parser(
         "connection",
-        help="add, list or remove billing connections",
-        description="Manage billing connections (Zoho Billing, Recurly, Chargebee).",
+        help="add, list or remove connections",
+        description=(
+            "Manage connections: Zoho Billing, Recurly and Chargebee (and Zoho CRM, set up "
+            "further with 'billbridge crm')."
+        ),
     )
     commands = parser.add_subparsers(dest="connection_command", metavar="ACTION", required=True)
 
-    add = commands.add_parser("add", help="add a billing connection")
+    add = commands.add_parser(
+        "add",
+        help="add a connection",
+        description="Adds a connection; nothing is read from the source until 'billbridge sync'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=SECRET_HELP,
+    )
     add.add_argument(
-        "--kind", required=True, choices=("zoho-billing", "recurly", "chargebee", "zoho-crm")
+        "--kind",
+        required=True,
+        choices=("zoho-billing", "recurly", "chargebee", "zoho-crm"),
+        help="the system to connect",
     )
     add.add_argument("--name", required=True, help="a name for the connection")
     add.add_argument("--site", help="Chargebee site name, or Recurly subdomain (one site)")
@@ -47,15 +71,32 @@ def register(subparsers: Any) -> None:
     add.add_argument("--region", help="Recurly region: us or eu")
     add.add_argument("--base-url", help="replace the API's base URL (proxy, sandbox)")
     add.add_argument("--auth-url", help="Zoho: replace the accounts (OAuth token) server URL")
-    add.add_argument("--mode", choices=("daily", "import-only"), default="daily")
-    add.add_argument("--id-source", choices=("native", "custom-field"), default="native")
-    add.add_argument("--id-object", choices=("account", "subscription"))
+    add.add_argument(
+        "--mode",
+        choices=("daily", "import-only"),
+        default="daily",
+        help="daily (default): every run updates synced records; import-only: later runs "
+        "only add new records and keep manual edits",
+    )
+    add.add_argument(
+        "--id-source",
+        choices=("native", "custom-field"),
+        default="native",
+        help="where an account's identifier comes from: the source's own customer id "
+        "(default) or a custom field",
+    )
+    add.add_argument(
+        "--id-object",
+        choices=("account", "subscription"),
+        help="with --id-source custom-field: the object carrying the field",
+    )
     add.add_argument("--id-field", help="the custom field holding the account identifier")
     add.add_argument("--owner-email", help="Zoho CRM: the CRM user who owns created records")
     add.add_argument(
         "--secret-env",
         metavar="VAR",
-        help="read the secret from this environment variable and store it in the keychain",
+        help="read the secret from this environment variable and store it in the keychain "
+        "(see below)",
     )
     add.set_defaults(handler=run_add)
 
@@ -63,7 +104,7 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(handler=run_list)
 
     remove = commands.add_parser("remove", help="remove a connection and what it synced")
-    remove.add_argument("name")
+    remove.add_argument("name", help="the connection's name")
     remove.set_defaults(handler=run_remove)
 
 
@@ -89,7 +130,8 @@ def run_add(args: argparse.Namespace, context: CliContext) -> int:
     info = service.add(
         name=args.name, kind=args.kind, settings=settings, mode=args.mode, secret=secret
     )
-    stored = f"key {info.secret_hint} stored in the keychain" if secret else "no key stored"
+    hint = info.secret_hint if info.secret_hint.endswith("keys") else f"key {info.secret_hint}"
+    stored = f"{hint} stored in the keychain" if secret else "no key stored"
     print(
         f"Added {info.name} ({info.kind}: {info.label}; {info.mode}; {stored}).", file=context.out
     )

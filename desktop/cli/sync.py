@@ -28,34 +28,74 @@ from desktop.sync.registry import BILLING_KINDS, CRM_KINDS
 
 EXPORTS = ("accounts", "users", "subscriptions", "invoices")
 
+SYNC_EXIT_HELP = """\
+exit status:
+  0    the run succeeded
+  1    the run finished but some records failed (listed by 'billbridge errors')
+  2    the connection failed (unreachable, key refused, another run holds it, …)
+  130  cancelled with Ctrl-C"""
+
 
 def register(subparsers: Any) -> None:
     """Adds the ``sync``, ``fetch``, ``export``, ``runs`` and ``errors`` commands."""
-    sync = subparsers.add_parser("sync", help="sync one billing connection, or all")
+    sync = subparsers.add_parser(
+        "sync",
+        help="sync one billing connection, or all",
+        description=(
+            "Reads what changed since the last run (everything with --full) and writes it\n"
+            "to the workspace, with a progress bar on a terminal and a one-line summary.\n"
+            "Ctrl-C cancels after the current request; a second Ctrl-C stops at once.\n"
+            "What was written is kept either way."
+        ),
+        epilog=SYNC_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sync.add_argument("name", nargs="?", help="the connection's name")
-    sync.add_argument("--all", action="store_true", help="sync every enabled connection")
-    sync.add_argument("--full", action="store_true", help="read everything and reconcile")
+    sync.add_argument(
+        "--all", action="store_true", help="sync every billing connection that is not disabled"
+    )
+    sync.add_argument(
+        "--full",
+        action="store_true",
+        help="read everything and reconcile (records gone from the source are marked deleted)",
+    )
     sync.add_argument("--secret-env", metavar="VAR", help="read the secret from VAR (not stored)")
     sync.set_defaults(handler=run_sync)
 
-    fetch = subparsers.add_parser("fetch", help="refresh one account by its source id")
-    fetch.add_argument("name")
-    fetch.add_argument("source_id")
+    fetch = subparsers.add_parser(
+        "fetch",
+        help="refresh one account by its source id",
+        description="Reads one account with its users, subscriptions and invoices now.",
+        epilog=SYNC_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fetch.add_argument("name", help="the connection's name")
+    fetch.add_argument("source_id", help="the account's id in the source (its customer id)")
     fetch.add_argument("--secret-env", metavar="VAR", help="read the secret from VAR (not stored)")
     fetch.set_defaults(handler=run_fetch)
 
-    export = subparsers.add_parser("export", help="export synced records as CSV or JSON lines")
-    export.add_argument("what", choices=EXPORTS)
-    export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    export = subparsers.add_parser(
+        "export",
+        help="export synced records as CSV or JSON lines",
+        description=(
+            "Writes synced records to standard output (redirect it to a file), one row each "
+            "with its connection, source id and normalised fields: money in minor units "
+            "(cents) with its currency, times in ISO 8601 UTC."
+        ),
+    )
+    export.add_argument("what", choices=EXPORTS, help="which records")
+    export.add_argument(
+        "--format", choices=("csv", "jsonl"), default="csv", help="csv (default) or JSON lines"
+    )
     export.add_argument("--connection", metavar="NAME", help="only this connection's records")
     export.set_defaults(handler=run_export)
 
     runs = subparsers.add_parser("runs", help="list sync runs (the import history)")
-    runs.add_argument("name", nargs="?")
+    runs.add_argument("name", nargs="?", help="only this connection's runs")
     runs.set_defaults(handler=run_runs)
 
     errors = subparsers.add_parser("errors", help="list records that failed to sync")
-    errors.add_argument("name", nargs="?")
+    errors.add_argument("name", nargs="?", help="only this connection's errors")
     errors.set_defaults(handler=run_errors)
 
 
