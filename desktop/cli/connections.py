@@ -9,6 +9,7 @@ from typing import Any
 from desktop.cli.context import CliContext
 from desktop.errors import ConfigurationError
 from desktop.sync.connections import ConnectionService
+from desktop.sync.registry import CRM_KINDS
 
 
 def secret_from_env(variable: str | None) -> str | None:
@@ -100,6 +101,25 @@ def register(subparsers: Any) -> None:
     )
     add.set_defaults(handler=run_add)
 
+    credentials = commands.add_parser(
+        "credentials",
+        help="replace a connection's stored secret (a new or rotated key)",
+        description=(
+            "Checks the new secret's form, then replaces the one in the keychain; the\n"
+            "connection and what it synced stay as they are."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=SECRET_HELP,
+    )
+    credentials.add_argument("name", help="the connection's name")
+    credentials.add_argument(
+        "--secret-env",
+        metavar="VAR",
+        required=True,
+        help="read the new secret from this environment variable",
+    )
+    credentials.set_defaults(handler=run_credentials)
+
     listing = commands.add_parser("list", help="list connections")
     listing.set_defaults(handler=run_list)
 
@@ -135,6 +155,21 @@ def run_add(args: argparse.Namespace, context: CliContext) -> int:
     print(
         f"Added {info.name} ({info.kind}: {info.label}; {info.mode}; {stored}).", file=context.out
     )
+    return 0
+
+
+def run_credentials(args: argparse.Namespace, context: CliContext) -> int:
+    """Replaces a connection's stored secret."""
+    secret = secret_from_env(args.secret_env)
+    service = ConnectionService(context.database(), context.secrets(), context.clock)
+    if service.get(args.name).kind in CRM_KINDS:
+        from desktop.cli.crm import run_credentials as run_crm_credentials
+
+        args.owner_email = None
+        return run_crm_credentials(args, context)
+    info = service.update(args.name, secret=secret)
+    hint = info.secret_hint if info.secret_hint.endswith("keys") else f"key {info.secret_hint}"
+    print(f"{info.name}: {hint} stored in the keychain.", file=context.out)
     return 0
 
 
