@@ -139,27 +139,31 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _cancel_on_sigint(token: CancelToken) -> Any:
-    """First Ctrl-C cancels cooperatively (at the next page); returns the old handler.
+def _cancel_on_signals(token: CancelToken) -> dict[int, Any]:
+    """Ctrl-C (or SIGTERM) cancels cooperatively at the next page; returns the old handlers.
 
-    A second Ctrl-C stops at once (a request the source is slow to answer is not waited
-    for); :func:`_run_one` then records the run as cancelled.
+    A second Ctrl-C (or SIGTERM) stops at once (a request the source is slow to answer is
+    not waited for); :func:`_run_one` then records the run as cancelled. SIGTERM is what
+    ``timeout``, systemd and container runtimes send to stop a scheduled sync.
     """
 
-    def handler(_signum: int, _frame: FrameType | None) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
         if token.cancelled:
             raise KeyboardInterrupt
         token.cancel()
-        print(
-            "\nbillbridge: cancelling after the current request; press Ctrl-C again to stop "
-            "at once.",
-            file=sys.stderr,
-        )
+        if signum == signal.SIGINT:
+            notice = "cancelling after the current request; press Ctrl-C again to stop at once"
+        else:
+            notice = "stopping (SIGTERM) after the current request; a second SIGTERM stops at once"
+        print(f"\nbillbridge: {notice}.", file=sys.stderr)
 
-    try:
-        return signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread
-        return None
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread
+            break
+    return previous
 
 
 def _close_stopped_run(context: CliContext, name: str) -> None:
@@ -170,6 +174,7 @@ def _close_stopped_run(context: CliContext, name: str) -> None:
     committed in its own transaction, so what it wrote is consistent and kept.
     """
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C waits for this
+    previous_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         with context.database().transaction() as session:
             runs = session.scalars(
@@ -187,6 +192,7 @@ def _close_stopped_run(context: CliContext, name: str) -> None:
                 run.message = "Stopped at once by a second Ctrl-C; what was written is kept."
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
 
 
 def _engine(context: CliContext) -> SyncEngine:
@@ -204,7 +210,7 @@ def _run_one(
 ) -> tuple[int, RunSummary | None]:
     token = CancelToken()
     bar = ProgressBar(sys.stderr, name)
-    previous = _cancel_on_sigint(token)
+    previous = _cancel_on_signals(token)
     try:
         summary = engine.run(
             name,
@@ -227,8 +233,8 @@ def _run_one(
         print(f"billbridge: {error}", file=sys.stderr)
         return 2, None
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for signum, old_handler in previous.items():
+            signal.signal(signum, old_handler)
     bar.close()
     print(summary.line(), file=context.out)
     return summary.exit_code, summary

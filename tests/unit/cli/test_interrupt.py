@@ -98,3 +98,32 @@ def test_second_ctrl_c_stops_at_once_and_records_the_run_as_cancelled(
         assert session.scalars(select(models.SyncLock)).all() == [], "the lock is released"
     assert "Traceback" not in err
     assert out.strip() == "acme: stopped at once; what was written is kept."
+
+
+def test_sigterm_cancels_the_run_after_the_current_request(
+    tmp_path: Path, workspace: tuple[str, Database]
+) -> None:
+    url, database = workspace
+    env = child_env(url, tmp_path / "keyring.json", CB_KEY=CHARGEBEE_KEYS["acme"])
+    process = subprocess.Popen(
+        command("sync", "acme", "--secret-env", "CB_KEY"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        _wait_for_a_running_run(database, process)
+        process.send_signal(signal.SIGTERM)  # what timeout(1), systemd and docker send
+        out, err = process.communicate(timeout=HELD_SECONDS * 3)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130
+    [run] = _runs(database)
+    assert run.status == "cancelled", "not left 'running' by a process killed mid-run"
+    assert "Traceback" not in err
+    assert "stopping (SIGTERM)" in err
+    assert out.strip() == "acme: cancelled; what was written is kept."
