@@ -13,7 +13,10 @@ a bind processor per value of every row cost more than the database itself, so:
   ``exec_driver_sql``; reading them back through the ORM gives the same values as rows
   written the usual way (a test holds them to it);
 * on PostgreSQL the cached statement runs through SQLAlchemy as usual (psycopg's own
-  type adaptation is already cheap there).
+  type adaptation is already cheap there), and a table the run keeps growing is
+  analysed as it grows (:data:`ANALYSE_AFTER` rows, then at each doubling): a lookup
+  prepared while the table was nearly empty otherwise keeps a sequential-scan plan —
+  an initial sync's per-page owner lookups took 8 ms each at 40,000 invoices.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from desktop.storage.types import UTCDateTime
 from desktop.sync import jsontext
 
 Converter = Callable[[Any], Any]
+#: PostgreSQL: rows a run adds to a table before it is analysed (again at each doubling)
+ANALYSE_AFTER: Final[int] = 2_000
 #: Conflict targets: source records are unique per connection and source id.
 SOURCE_KEY: Final[tuple[str, ...]] = ("connection_id", "source_id")
 
@@ -131,6 +136,10 @@ class BulkStatements:
     def __init__(self) -> None:
         self._statements: dict[tuple[Any, ...], Any] = {}
         self._compiled: dict[tuple[Any, ...], _Compiled] = {}
+        self._written: dict[str, int] = {}
+        self._next_analyse: dict[str, int] = {}
+        #: tables analysed so far, in order (PostgreSQL only)
+        self.analysed: list[str] = []
 
     def _statement(
         self,
@@ -182,6 +191,7 @@ class BulkStatements:
         statement = self._statement(dialect, table, names, key, update)
         if dialect != "sqlite":
             conn.execute(statement, list(rows))
+            self._keep_statistics(conn, table, len(rows))
             return
         cache_key = (table.name, names, key, update)
         compiled = self._compiled.get(cache_key)
@@ -192,3 +202,12 @@ class BulkStatements:
                 raise RuntimeError("expected a positional SQLite statement")
             compiled = self._compiled[cache_key] = _Compiled(str(done), order, table)
         conn.exec_driver_sql(compiled.sql, compiled.rows(rows))
+
+    def _keep_statistics(self, conn: DbConnection, table: Table, count: int) -> None:
+        """Analyses ``table`` once this writer has grown it enough since the last time."""
+        written = self._written.get(table.name, 0) + count
+        self._written[table.name] = written
+        if written >= self._next_analyse.get(table.name, ANALYSE_AFTER):
+            conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+            self._next_analyse[table.name] = written * 2
+            self.analysed.append(table.name)

@@ -151,3 +151,33 @@ def test_rows_written_before_their_account_are_linked_by_the_accounts_page(
             )
             assert links["c1"] == account, model.__name__
             assert links.get("c2") is None, model.__name__
+
+
+def test_tables_a_run_grows_on_postgresql_are_analysed_as_they_grow(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Statistics of a table filled by the run itself keep lookups on their indexes.
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite needs no statistics to use an index)")
+    from desktop.sync import bulk as bulk_module
+
+    monkeypatch.setattr(bulk_module, "ANALYSE_AFTER", 20)
+    cid = _connection(database, "c")
+
+    def estimated_rows() -> float:
+        with database.engine.connect() as conn:
+            return float(
+                conn.execute(
+                    text("SELECT reltuples FROM pg_class WHERE relname = 'invoices'")
+                ).scalar_one()
+            )
+
+    assert estimated_rows() <= 0  # never analysed
+    bulk = BulkStatements()
+    for page in range(8):
+        with database.engine.begin() as conn:
+            rows = [_values(cid, f"inv_{page}_{n}") for n in range(10)]
+            bulk.insert(conn, INVOICES, rows)
+    # analysed at 20 rows, then at each doubling: 40 and 80
+    assert bulk.analysed == ["invoices", "invoices", "invoices"]
+    assert estimated_rows() == 80
