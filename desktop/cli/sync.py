@@ -8,17 +8,19 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import date, datetime
+from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from sqlalchemy import Select, select
 
 from desktop.cli.connections import secret_from_env
 from desktop.cli.context import CliContext
-from desktop.errors import BillbridgeError
+from desktop.errors import BillbridgeError, ConfigurationError
 from desktop.health.after_sync import after_sync_hook
 from desktop.jobs import Cancelled, CancelToken, JobContext, Progress
 from desktop.storage import models
@@ -78,7 +80,7 @@ def register(subparsers: Any) -> None:
         "export",
         help="export synced records as CSV or JSON lines",
         description=(
-            "Writes synced records to standard output (redirect it to a file), one row each "
+            "Writes synced records to standard output (or --output FILE), one row each "
             "with its connection, source id and normalised fields: money in minor units "
             "(cents) with its currency, times in ISO 8601 UTC."
         ),
@@ -88,6 +90,12 @@ def register(subparsers: Any) -> None:
         "--format", choices=("csv", "jsonl"), default="csv", help="csv (default) or JSON lines"
     )
     export.add_argument("--connection", metavar="NAME", help="only this connection's records")
+    export.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write to FILE instead (replaced only once the whole export is written)",
+    )
     export.set_defaults(handler=run_export)
 
     runs = subparsers.add_parser("runs", help="list sync runs (the import history)")
@@ -377,22 +385,69 @@ def _rows(context: CliContext, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
 
 
 def run_export(args: argparse.Namespace, context: CliContext) -> int:
-    """Writes the records to standard output."""
+    """Writes the records to standard output, or to ``--output`` (whole or not at all)."""
     connection_id = None
     if args.connection:
         connection_id = _engine(context).connection(args.connection).id
     columns, query = _export_query(args.what, connection_id)
-    out = context.out
-    if args.format == "csv":
+    if not args.output:
+        _write_records(context.out, args.format, columns, _rows(context, query))
+        return 0
+    target = Path(args.output).expanduser()
+    if not target.parent.is_dir():
+        raise ConfigurationError(
+            f"Billbridge cannot write {target}: the folder {target.parent} does not exist."
+        )
+    if target.is_dir():
+        raise ConfigurationError(f"Billbridge cannot write {target}: it is a folder.")
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", newline="", dir=target.parent, prefix=f".{target.name}.",
+            delete=False,
+        ) as handle:  # fmt: skip
+            partial = Path(handle.name)
+            try:
+                count = _write_records(handle, args.format, columns, _rows(context, query))
+            except BaseException:
+                handle.close()
+                partial.unlink(missing_ok=True)
+                raise
+        os.chmod(partial, _mode_for(target))
+        os.replace(partial, target)
+    except OSError as error:
+        raise ConfigurationError(
+            f"Billbridge cannot write {target} ({error.strerror or type(error).__name__})."
+        ) from None
+    print(f"Exported {count:,} {args.what} to {target}.", file=context.out)
+    return 0
+
+
+def _mode_for(target: Path) -> int:
+    """The file mode ``> target`` would give: the existing file's, else 0666 less umask."""
+    try:
+        return target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _write_records(
+    out: IO[str], fmt: str, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]
+) -> int:
+    count = 0
+    if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
-        for row in _rows(context, query):
+        for row in rows:
             writer.writerow(["" if v is None else _value(v) for v in row])
+            count += 1
     else:
-        for row in _rows(context, query):
+        for row in rows:
             record = {c: _value(v) for c, v in zip(columns, row, strict=True)}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return 0
+            count += 1
+    return count
 
 
 # ---------------------------------------------------------------------- history
