@@ -26,7 +26,6 @@ never again until it changes (and then it carries ``updated_at``).
 from __future__ import annotations
 
 import json
-from email.utils import formatdate
 from typing import Any, Final
 
 import numpy as np
@@ -39,6 +38,7 @@ from desktop.sandbox.common import (
     basic_user,
     column,
     compact,
+    date_header,
 )
 from desktop.sandbox.core import (
     CallContext,
@@ -576,7 +576,7 @@ class ChargebeeHandler:
         self, response: SandboxResponse, request: SandboxRequest, ctx: CallContext
     ) -> None:
         """Adds the ``Date`` header (the sandbox clock); Chargebee sends no special ones."""
-        response.headers.append(("Date", formatdate(ctx.now, usegmt=True)))
+        response.headers.append(date_header(ctx.now))
 
 
 #: Keys of rendered records that may be absent (Chargebee omits absent values).

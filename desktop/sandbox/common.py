@@ -6,6 +6,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +18,17 @@ from desktop.sandbox.ids import Kind, format_ids
 from desktop.sandbox.store import NONE, Array, IntArray, Table
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def date_header(now: float) -> tuple[str, str]:
+    """The ``Date`` header every real HTTP server sends (RFC 9110's IMF-fixdate).
+
+    Args:
+        now: the sandbox clock, epoch seconds (``CallContext.now``), so a sandbox whose
+            clock is advanced answers with the advanced date, as the sync's watermarks
+            rely on the source's clock.
+    """
+    return ("Date", formatdate(now, usegmt=True))
 
 
 def basic_user(request: SandboxRequest) -> str | None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from desktop.sandbox import catalog as cat
 from desktop.sandbox import recurly_render as render
-from desktop.sandbox.common import basic_user
+from desktop.sandbox.common import basic_user, date_header
 from desktop.sandbox.core import (
     CallContext,
     Identity,
@@ -367,10 +367,12 @@ class RecurlyHandler:
     def decorate(
         self, response: SandboxResponse, request: SandboxRequest, ctx: CallContext
     ) -> None:
-        """Adds ``Recurly-Version``, ``X-Request-Id`` and the rate-limit counters."""
+        """Adds ``Date`` (the sandbox clock), ``Recurly-Version``, ``X-Request-Id`` and the
+        rate-limit counters."""
         rate = ctx.rate
         response.headers.extend(
             [
+                date_header(ctx.now),
                 ("Recurly-Version", f"recurly.{API_VERSION}"),
                 ("X-Request-Id", ctx.request_id),
                 ("X-RateLimit-Limit", str(rate.limit if rate else 2000)),

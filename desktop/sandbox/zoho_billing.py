@@ -20,6 +20,7 @@ import numpy as np
 
 from desktop.sandbox import catalog as cat
 from desktop.sandbox import zoho_billing_render as render
+from desktop.sandbox.common import date_header
 from desktop.sandbox.core import (
     CallContext,
     Identity,
@@ -440,4 +441,5 @@ class ZohoBillingHandler:
     def decorate(
         self, response: SandboxResponse, request: SandboxRequest, ctx: CallContext
     ) -> None:
-        """Zoho Billing sends no special headers."""
+        """Adds the ``Date`` header (the sandbox clock); Zoho Billing sends no special ones."""
+        response.headers.append(date_header(ctx.now))
