@@ -214,19 +214,28 @@ def _engine(context: CliContext) -> SyncEngine:
 
 
 def _run_one(
-    engine: SyncEngine, name: str, *, full: bool, secret: str | None, context: CliContext
+    engine: SyncEngine,
+    name: str,
+    *,
+    full: bool,
+    secret: str | None,
+    context: CliContext,
+    source_id: str | None = None,
 ) -> tuple[int, RunSummary | None]:
+    """Syncs ``name`` (or fetches its account ``source_id``) with Ctrl-C/SIGTERM handling."""
     token = CancelToken()
     bar = ProgressBar(sys.stderr, name)
     previous = _cancel_on_signals(token)
+    job = JobContext(progress_callback=bar, cancel=token)
     try:
-        summary = engine.run(
-            name,
-            full=full,
-            trigger="cli",
-            context=JobContext(progress_callback=bar, cancel=token),
-            secret_override=secret,
-        )
+        if source_id is None:
+            summary = engine.run(
+                name, full=full, trigger="cli", context=job, secret_override=secret
+            )
+        else:
+            summary = engine.fetch_account(
+                name, source_id, trigger="cli", context=job, secret_override=secret
+            )
     except Cancelled:
         bar.close()
         print(f"{name}: cancelled; what was written is kept.", file=context.out)
@@ -286,11 +295,14 @@ def run_sync(args: argparse.Namespace, context: CliContext) -> int:
 def run_fetch(args: argparse.Namespace, context: CliContext) -> int:
     """Refreshes one account by source id."""
     secret = secret_from_env(args.secret_env)
-    summary = _engine(context).fetch_account(
-        args.name, args.source_id, trigger="cli", secret_override=secret
-    )
-    print(summary.line(), file=context.out)
-    return summary.exit_code
+    return _run_one(
+        _engine(context),
+        args.name,
+        full=False,
+        secret=secret,
+        context=context,
+        source_id=args.source_id,
+    )[0]
 
 
 # ---------------------------------------------------------------------- export

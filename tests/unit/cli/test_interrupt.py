@@ -61,13 +61,17 @@ def _wait_for_a_running_run(database: Database, process: subprocess.Popen[str]) 
     raise AssertionError("the sync never started")
 
 
+@pytest.mark.parametrize("what", ["sync", "fetch"])
 def test_second_ctrl_c_stops_at_once_and_records_the_run_as_cancelled(
-    tmp_path: Path, workspace: tuple[str, Database]
+    what: str, tmp_path: Path, workspace: tuple[str, Database], slow_sandbox: Sandbox
 ) -> None:
     url, database = workspace
     env = child_env(url, tmp_path / "keyring.json", CB_KEY=CHARGEBEE_KEYS["acme"])
+    argv = ["sync", "acme"]
+    if what == "fetch":
+        argv = ["fetch", "acme", slow_sandbox.truth.customers("chargebee", "acme")[0].id]
     process = subprocess.Popen(
-        command("sync", "acme", "--secret-env", "CB_KEY"),
+        command(*argv, "--secret-env", "CB_KEY"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
