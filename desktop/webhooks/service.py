@@ -28,13 +28,17 @@ from desktop.webhooks.applier import AfterApply, EventApplier, alert_hook
 from desktop.webhooks.http import MAX_BODY, ReceiverServer, WebhookEndpoint
 from desktop.webhooks.receivers import ReceiverDirectory
 from desktop.webhooks.store import EventWriter
-from desktop.webhooks.turns import WriteTurns
+from desktop.webhooks.turns import ProcessFlag, WriteTurns
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8765
 #: How long an applier process whose parent is gone may take to stop before it ends itself.
 ORPHAN_GRACE: Final[float] = 5.0
+#: How often the receiver looks whether its applier process died (seconds).
+RESTART_CHECK: Final[float] = 1.0
+#: A child that lived less than this is restarted after a doubling delay, at most this.
+RESTART_BACKOFF_MAX: Final[float] = 60.0
 
 
 class WebhookReceiverService:
@@ -74,6 +78,7 @@ class WebhookReceiverService:
         if apply not in ("thread", "process", "none"):
             raise ValueError(apply)
         turns = WriteTurns(enabled=database.dialect == "sqlite", processes=apply == "process")
+        self.turns = turns
         self.directory = ReceiverDirectory(
             database, secrets, environ=os.environ if environ is None else environ
         )
@@ -144,6 +149,15 @@ class ApplierProcess:
     each run. Stopping finishes the event being applied; a child that does not stop in
     time is terminated — its open transaction rolls back and the event stays waiting.
 
+    A child that dies on its own (the OOM killer, SIGKILL) is started again: a watch
+    thread looks every :data:`RESTART_CHECK` seconds, logs it and starts a new child,
+    which applies what waits (the dead one's open transaction rolled back, so nothing is
+    applied twice). A child that keeps dying young is restarted less and less often, at
+    most every :data:`RESTART_BACKOFF_MAX` seconds. Should it have died holding the
+    write turn, the receiver's writer takes the turn over (see
+    :mod:`desktop.webhooks.turns`). Wake and stop are :class:`ProcessFlag` objects, which a
+    child killed while waiting on them cannot wedge.
+
     A parent killed with SIGKILL cannot say stop: the child notices that its parent is
     gone, stops by itself, and if it is still there :data:`ORPHAN_GRACE` seconds later
     (waiting for something the dead parent held) ends at once — its open transaction
@@ -151,24 +165,64 @@ class ApplierProcess:
     """
 
     def __init__(self, database: Database, turns: WriteTurns) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._context = context
+        self._context = multiprocessing.get_context("spawn")
         self._url = database.url.render_as_string(hide_password=False)
         self._turns = turns
-        self._wake = context.Event()
-        self._stop = context.Event()
+        self._wake = ProcessFlag()
+        self._stop = ProcessFlag()
         self._process: multiprocessing.process.BaseProcess | None = None
+        self._started_at = 0.0
+        self._restarts = 0
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._watch: threading.Thread | None = None
 
     def start(self) -> None:
-        """Starts the child."""
-        if self._process is None:
-            self._process = self._context.Process(
-                target=_apply_in_child,
-                args=(self._url, self._turns, self._wake, self._stop, os.getpid()),
-                name="webhook-applier",
-                daemon=True,
-            )
-            self._process.start()
+        """Starts the child, and the watch that restarts it should it die."""
+        with self._lock:
+            if self._process is not None:
+                return
+            self._stop.clear()
+            self._closing.clear()
+            self._spawn()
+        self._watch = threading.Thread(
+            target=self._restart_when_dead, name="webhook-applier-watch", daemon=True
+        )
+        self._watch.start()
+
+    def _spawn(self) -> None:
+        """Starts a child (the caller holds ``_lock``)."""
+        process = self._context.Process(
+            target=_apply_in_child,
+            args=(self._url, self._turns, self._wake, self._stop, os.getpid()),
+            name="webhook-applier",
+            daemon=True,
+        )
+        process.start()
+        self._process = process
+        self._started_at = time.monotonic()
+
+    def _restart_when_dead(self) -> None:
+        delay = RESTART_CHECK
+        while not self._closing.wait(delay):
+            with self._lock:
+                process = self._process
+                if process is None or self._closing.is_set():
+                    return
+                if process.is_alive():  # also reaps a dead child
+                    delay = RESTART_CHECK
+                    continue
+                young = time.monotonic() - self._started_at < RESTART_BACKOFF_MAX
+                log.warning(
+                    "The webhook applier process %s ended unexpectedly (exit code %s); "
+                    "starting a new one",
+                    process.pid,
+                    process.exitcode,
+                )
+                self._restarts += 1
+                self._spawn()
+            delay = min(2 * delay, RESTART_BACKOFF_MAX) if young else RESTART_CHECK
+            self._wake.set()
 
     def wake(self) -> None:
         """Asks the child to look for new events now."""
@@ -177,16 +231,28 @@ class ApplierProcess:
     @property
     def pid(self) -> int | None:
         """The child's process id, once started."""
-        return None if self._process is None else self._process.pid
+        process = self._process
+        return None if process is None else process.pid
 
     @property
     def alive(self) -> bool:
         """Whether the child is running."""
-        return self._process is not None and self._process.is_alive()
+        process = self._process
+        return process is not None and process.is_alive()
+
+    @property
+    def restarts(self) -> int:
+        """How many times a child that died was started again."""
+        return self._restarts
 
     def stop(self, timeout: float = 15.0) -> None:
         """Asks the child to stop and waits; terminates it if it does not."""
-        process, self._process = self._process, None
+        self._closing.set()
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.join()
+        with self._lock:
+            process, self._process = self._process, None
         if process is None:
             return
         self._stop.set()

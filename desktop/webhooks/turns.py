@@ -16,24 +16,46 @@ False makes them free) — the applier's claim still keeps an event from being a
 twice. Pacing still applies there: during a burst the applier leaves the processor to
 answering.
 
-A process killed while it holds a turn (SIGKILL) never gives it back. Whoever waits for a
-background turn passes its stop flag and waits in short slices, so once stopping is asked
-for (the applier process does so when its parent is gone) the wait ends with
-:class:`TurnAbandoned` instead of lasting for ever.
+**A process killed while it holds a turn** (SIGKILL, the OOM killer) never gives it back,
+so a turn records its holder's process id and nobody waits on a condition variable a
+dead process could leave broken (``multiprocessing.Condition`` hangs its next
+``notify`` for ever when a waiter dies asleep in it): waiters wait on a semaphore in
+:data:`WAIT_SLICE` slices and look again.
+
+* An urgent waiter (the receiver's writer) that has waited a slice checks whether the
+  holder is alive and takes the turn over from a dead one. That is safe: the dead
+  holder's open transaction is already gone — SQLite ignores the uncommitted writes of a
+  process that died (its locks go with it), and PostgreSQL rolls back the transaction of
+  a connection that drops.
+* A background waiter (the applier) passes its stop flag, so once stopping is asked for
+  (the applier process does so when its parent is gone) the wait ends with
+  :class:`TurnAbandoned` instead of lasting for ever. It takes nothing over: urgent turns
+  are held only by the receiver, whose death ends its applier anyway.
+
+What is still not covered: a process killed in the few instructions during which it
+holds the turns' own small lock (reading or setting the holder); the next waiter then
+waits for ever.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 #: The least rest between background turns while requests are arriving (seconds).
 BURST_REST = 0.25
-#: How long one wait for a background turn lasts before the stop flag is looked at again.
+#: How long one wait for a turn lasts before the waiter looks again (seconds): at the stop
+#: flag (background) or at whether the holder is still alive (urgent).
 WAIT_SLICE = 0.2
 
 
@@ -56,6 +78,77 @@ class _Box:
         self.value = value
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (an exited child not yet reaped counts as dead).
+
+    Args:
+        pid: a process id (0 or less is never alive).
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here (or it just went): os.kill's answer stands
+    return stat.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"])
+
+
+def _signal(semaphore: Any) -> None:
+    """Releases a semaphore bounded at one; already released is fine."""
+    with contextlib.suppress(ValueError):
+        semaphore.release()
+
+
+def _bounded_zero(context: Any) -> Any:
+    """A semaphore at 0 that never counts above 1 (``threading`` or ``multiprocessing``)."""
+    semaphore = context.BoundedSemaphore(1)
+    semaphore.acquire()
+    return semaphore
+
+
+class ProcessFlag:
+    """A ``multiprocessing.Event`` that a process killed while waiting on it cannot break.
+
+    ``multiprocessing.Event`` is built on a condition variable: when a process dies
+    asleep in ``wait()``, the next ``set()`` waits for it to wake — for ever. This flag is
+    a shared value plus a semaphore, which no dead process can wedge. Meant for one
+    waiting process (the applier child) and any number of setters.
+    """
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._flag: Any = context.Value("b", 0, lock=False)
+        self._signal: Any = _bounded_zero(context)
+
+    def set(self) -> None:
+        """Sets the flag and wakes the waiter."""
+        self._flag.value = 1
+        _signal(self._signal)
+
+    def clear(self) -> None:
+        """Clears the flag."""
+        self._flag.value = 0
+        self._signal.acquire(False)
+
+    def is_set(self) -> bool:
+        """Whether the flag is set."""
+        return bool(self._flag.value)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Waits until the flag is set or ``timeout`` passes; returns whether it is set."""
+        if self._flag.value:
+            return True
+        if self._signal.acquire(True, timeout) and self._flag.value:
+            _signal(self._signal)  # stays set for the next wait, like an Event
+        return bool(self._flag.value)
+
+
 class WriteTurns:
     """Urgent and background turns at one database.
 
@@ -73,39 +166,53 @@ class WriteTurns:
         self.enabled = enabled
         self._busy_window = busy_window
         if processes:
-            context = multiprocessing.get_context("spawn")
-            self._condition: Any = context.Condition(context.Lock())
-            self._held: Any = context.Value("b", 0, lock=False)
+            context: Any = multiprocessing.get_context("spawn")
+            self._lock: Any = context.Lock()
+            self._holder: Any = context.Value("i", 0, lock=False)
             self._urgent_waiting: Any = context.Value("i", 0, lock=False)
             self._last_urgent: Any = context.Value("d", 0.0, lock=False)
         else:
-            self._condition = threading.Condition()
-            self._held = _Box(0)
+            context = threading
+            self._lock = threading.Lock()
+            self._holder = _Box(0)
             self._urgent_waiting = _Box(0)
             self._last_urgent = _Box(0.0)
+        self._urgent_free: Any = _bounded_zero(context)
+        self._background_free: Any = _bounded_zero(context)
+
+    def holder(self) -> int:
+        """The process id holding a turn now (0: nobody)."""
+        return int(self._holder.value)
 
     @contextmanager
     def urgent(self) -> Iterator[None]:
-        """A turn that goes before every waiting background turn."""
+        """A turn that goes before every waiting background turn.
+
+        Takes the turn over when its holder died holding it (see the module docstring).
+        """
         if not self.enabled:
             try:
                 yield
             finally:
                 self._last_urgent.value = time.monotonic()  # pacing still applies
             return
-        with self._condition:
+        me = os.getpid()
+        with self._lock:
             self._urgent_waiting.value += 1
-            while self._held.value:
-                self._condition.wait()
-            self._urgent_waiting.value -= 1
-            self._held.value = 1
+        try:
+            while not self._take(me, urgent=True):
+                if self._urgent_free.acquire(True, WAIT_SLICE):
+                    continue
+                holder = self.holder()
+                if holder and not process_alive(holder) and self._take_over(holder, me):
+                    break
+        finally:
+            with self._lock:
+                self._urgent_waiting.value -= 1
         try:
             yield
         finally:
-            with self._condition:
-                self._held.value = 0
-                self._last_urgent.value = time.monotonic()
-                self._condition.notify_all()
+            self._give_back(me, urgent=True)
 
     @contextmanager
     def background(self, stop: _StopFlag | None = None) -> Iterator[None]:
@@ -122,23 +229,59 @@ class WriteTurns:
         if not self.enabled:
             yield
             return
-        while not self._condition.acquire(True, WAIT_SLICE):
+        me = os.getpid()
+        while not self._take(me, urgent=False, stop=stop):
             if stop is not None and stop.is_set():
                 raise TurnAbandoned
-        try:
-            while self._held.value or self._urgent_waiting.value:
-                if stop is not None and stop.is_set():
-                    raise TurnAbandoned
-                self._condition.wait(WAIT_SLICE)
-            self._held.value = 1
-        finally:
-            self._condition.release()
+            self._background_free.acquire(True, WAIT_SLICE)
         try:
             yield
         finally:
-            with self._condition:
-                self._held.value = 0
-                self._condition.notify_all()
+            self._give_back(me, urgent=False)
+
+    def _locked(self, stop: _StopFlag | None) -> bool:
+        """Takes the small lock, in slices when there is a stop flag (False: stopping)."""
+        if stop is None:
+            self._lock.acquire()
+            return True
+        while not self._lock.acquire(True, WAIT_SLICE):
+            if stop.is_set():
+                return False
+        return True
+
+    def _take(self, me: int, *, urgent: bool, stop: _StopFlag | None = None) -> bool:
+        """Takes the turn if it is free (and, for a background turn, nobody urgent waits)."""
+        if not self._locked(stop):
+            return False
+        try:
+            if self._holder.value or (not urgent and self._urgent_waiting.value):
+                return False
+            self._holder.value = me
+            return True
+        finally:
+            self._lock.release()
+
+    def _take_over(self, dead: int, me: int) -> bool:
+        """Takes the turn from ``dead`` if it still holds it."""
+        with self._lock:
+            if self._holder.value != dead:
+                return False
+            self._holder.value = me
+        log.warning(
+            "Process %d died holding the database write turn; process %d takes it over",
+            dead,
+            me,
+        )
+        return True
+
+    def _give_back(self, me: int, *, urgent: bool) -> None:
+        with self._lock:
+            if self._holder.value == me:
+                self._holder.value = 0
+            if urgent:
+                self._last_urgent.value = time.monotonic()
+        _signal(self._urgent_free)
+        _signal(self._background_free)
 
     def urgent_waiting(self) -> bool:
         """Whether an urgent turn is waiting now (a background turn should end soon)."""
