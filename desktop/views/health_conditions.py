@@ -203,14 +203,16 @@ class _MoneyValue(ValueEditor):
         self.currency.addItem("reporting currency", "")
         for code in currencies:
             self.currency.addItem(code, code)
-        self.currency.setMinimumContentsLength(9)
+        # room for "reporting currency" in full (the amount field gives way)
+        self.currency.setMinimumContentsLength(len("reporting currency"))
         self.currency.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.amount.textChanged.connect(self.changed)
         self.currency.currentTextChanged.connect(lambda _t: self.changed.emit())
-        self._layout.addWidget(self.amount, 3)
-        self._layout.addWidget(self.currency, 1)
+        self.amount.setMinimumWidth(self.amount.fontMetrics().horizontalAdvance("1,000,000") + 12)
+        self._layout.addWidget(self.amount, 1)
+        self._layout.addWidget(self.currency)
 
     def value(self) -> Any:
         amount = self.amount.text().strip().replace(",", "")

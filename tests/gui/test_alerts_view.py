@@ -307,3 +307,19 @@ def test_tab_order_of_the_rule_editor_follows_reading_order(qtbot: QtBot, env: E
         *("description", "match", "field1", "op1", "amount1", "currency1", "remove1"),
         *("field2", "op2", "value2", "remove2", "add"),
     ]
+
+
+def test_a_money_condition_shows_its_currency_in_full(qtbot: QtBot, env: Env) -> None:
+    editor = _editor(qtbot, env)
+    editor.resize(1100, 600)  # as the Health page opens it
+    row = next(r for r in editor.conditions.rows if isinstance(r.value_editor, _MoneyValue))
+    money = row.value_editor
+    assert isinstance(money, _MoneyValue)
+    qtbot.waitUntil(lambda: money.isVisible() and money.width() > 100, timeout=2000)
+    line = money.currency.lineEdit()
+    assert line is not None
+    assert money.currency.currentText() == "reporting currency"
+    # the editable combo scrolled its text ("porting currency") when it was too narrow
+    needed = line.fontMetrics().horizontalAdvance(line.text())
+    assert needed < line.width()
+    assert money.amount.width() >= money.amount.fontMetrics().horizontalAdvance("1,000,000")
