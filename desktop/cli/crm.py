@@ -19,7 +19,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from desktop.cli.connections import secret_from_env
@@ -37,8 +36,7 @@ from desktop.crm.settings import (
     PushRules,
     SyncModule,
 )
-from desktop.errors import BillbridgeError, ConfigurationError
-from desktop.jobs import JobContext
+from desktop.errors import ConfigurationError
 
 
 def _integration(context: CliContext) -> CrmIntegration:
@@ -382,23 +380,18 @@ def run_credentials(args: argparse.Namespace, context: CliContext) -> int:
 
 def run_sync(name: str, *, full: bool, secret: str | None, context: CliContext) -> int:
     """``billbridge sync NAME`` for a CRM connection (called by ``desktop.cli.sync``)."""
-    from desktop.cli.sync import ProgressBar
+    from desktop.cli.sync import run_guarded
 
-    bar = ProgressBar(sys.stderr, name)
-    try:
-        summary = _integration(context).run(
-            name,
-            full=full,
-            trigger="cli",
-            context=JobContext(progress_callback=bar),
-            secret_override=secret,
-        )
-    except BillbridgeError as error:
-        bar.close()
-        print(f"billbridge: {error}", file=sys.stderr)
-        return error.exit_code
-    bar.close()
-    print(summary.line(), file=context.out)
+    integration = _integration(context)
+    code, summary = run_guarded(
+        name,
+        context,
+        lambda job: integration.run(
+            name, full=full, trigger="cli", context=job, secret_override=secret
+        ),
+    )
+    if summary is None:
+        return code
     calls = summary.details.get("write_calls") or {}
     if calls:
         text = ", ".join(f"{module} {count}" for module, count in calls.items())

@@ -10,7 +10,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
@@ -223,19 +223,31 @@ def _run_one(
     source_id: str | None = None,
 ) -> tuple[int, RunSummary | None]:
     """Syncs ``name`` (or fetches its account ``source_id``) with Ctrl-C/SIGTERM handling."""
+
+    def start(job: JobContext) -> RunSummary:
+        if source_id is None:
+            return engine.run(name, full=full, trigger="cli", context=job, secret_override=secret)
+        return engine.fetch_account(
+            name, source_id, trigger="cli", context=job, secret_override=secret
+        )
+
+    return run_guarded(name, context, start)
+
+
+def run_guarded(
+    name: str, context: CliContext, start: Callable[[JobContext], RunSummary]
+) -> tuple[int, RunSummary | None]:
+    """Runs ``start`` (a sync or fetch of ``name``) with a progress bar and signal handling.
+
+    Prints the summary line (or the failure as one sentence) and returns the exit code
+    with the summary: Ctrl-C or SIGTERM cancels after the current request, a second one
+    stops at once and the run is recorded as cancelled (exit 130).
+    """
     token = CancelToken()
     bar = ProgressBar(sys.stderr, name)
     previous = _cancel_on_signals(token)
-    job = JobContext(progress_callback=bar, cancel=token)
     try:
-        if source_id is None:
-            summary = engine.run(
-                name, full=full, trigger="cli", context=job, secret_override=secret
-            )
-        else:
-            summary = engine.fetch_account(
-                name, source_id, trigger="cli", context=job, secret_override=secret
-            )
+        summary = start(JobContext(progress_callback=bar, cancel=token))
     except Cancelled:
         bar.close()
         print(f"{name}: cancelled; what was written is kept.", file=context.out)
