@@ -46,7 +46,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Reads what changed since the last run (everything with --full) and writes it\n"
             "to the workspace, with a progress bar on a terminal and a one-line summary.\n"
-            "Ctrl-C cancels after the current request; a second Ctrl-C stops at once.\n"
+            "Ctrl-C or SIGTERM cancels after the current request; a second one stops at\n"
+            "once. "
             "What was written is kept either way."
         ),
         epilog=SYNC_EXIT_HELP,

@@ -49,7 +49,9 @@ def test_sync_and_fetch_help_list_the_exit_codes(capsys: pytest.CaptureFixture[s
         text = _help(capsys, command)
         for code in ("0", "1", "2", "130"):
             assert f"\n  {code} " in text, (command, code)
-    assert "second Ctrl-C" in _help(capsys, "sync")
+    sync_help = " ".join(_help(capsys, "sync").split())
+    assert "Ctrl-C or SIGTERM cancels after the current request" in sync_help
+    assert "a second one stops at once" in sync_help
 
 
 def test_connection_add_help_describes_each_secret(capsys: pytest.CaptureFixture[str]) -> None:
