@@ -102,17 +102,20 @@ class AccountsPage(Page):
         self.invoice_filter.addItem("Any invoice", None)
         for status in INVOICE_STATUS_ORDER:
             self.invoice_filter.addItem(f"Invoice: {status_text(status)}", status)
-        # the status filters are as wide as their longest choice, so the one picked reads in
-        # full ("Subscription: Unpaid (past due)"); the sources one, whose names can be long,
-        # has room for "All sources" and elides a longer name (the search field gives way)
-        self.connection_filter.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
+        # the status filters ask for their longest choice's width, so the one picked reads
+        # in full ("Subscription: Unpaid (past due)") when there is room (the search field
+        # gives way); the sources one, whose names can be long, asks for "All sources". A
+        # narrow window still shrinks each to six characters.
+        for combo in (self.connection_filter, self.subscription_filter, self.invoice_filter):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(6)
+            combo.setMinimumWidth(combo.minimumSizeHint().width())
+            combo.currentIndexChanged.connect(self._apply_filter)
         self.connection_filter.setMinimumContentsLength(len("All sources"))
         for combo in (self.subscription_filter, self.invoice_filter):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        for combo in (self.connection_filter, self.subscription_filter, self.invoice_filter):
-            combo.currentIndexChanged.connect(self._apply_filter)
         self.count_label = QLabel()
         self.count_label.setObjectName("pageSubtitle")
         list_layout.addWidget(self.search, 2)

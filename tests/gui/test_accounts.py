@@ -328,6 +328,8 @@ def test_filters_show_their_choice_in_full_at_1280_by_800(qtbot: QtBot, env: Env
             text = combo.currentText()
             assert combo.fontMetrics().horizontalAdvance(text) <= field.width(), text
     assert page.search.width() >= 300
+    # a narrow window (720 px, beside the 190 px navigation) still fits the row
+    assert page.minimumSizeHint().width() <= 720 - 190
 
 
 def test_an_empty_name_or_a_malformed_e_mail_is_refused_with_a_sentence(
