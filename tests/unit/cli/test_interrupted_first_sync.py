@@ -3,9 +3,10 @@
 Found while checking the command line's Ctrl-C contract ("data consistent"): the full
 run resumes the first pass where it stopped (the first pass reads everything), but
 starts its reconciliation window at its own first page, so every record the stopped
-run wrote and the full run did not read again is marked deleted — about 80 % of the
-subscriptions of the sandbox. The fix belongs in ``desktop/sync`` (the engine's full-pass
-marker); this test is expected to fail until then (strict: it reports when fixed).
+run wrote and the full run did not read again is marked deleted (here 312 subscriptions
+where 13 are deleted at the source). The fix belongs in ``desktop/sync`` (the engine's
+full-pass marker); this test is expected to fail until then (strict: it reports when
+fixed).
 """
 
 from __future__ import annotations
