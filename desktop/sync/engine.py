@@ -421,8 +421,14 @@ class SyncEngine:
     ) -> None:
         cancel = state.context.cancel
         cursor = cursors.get(str(stream))
-        full = state.full or marker_key(stream) in cursors
+        resuming = marker_key(stream) in cursors
+        full = state.full or resuming
         reconcile = full and reconciles(connector, stream)
+        if reconcile and not resuming:
+            # A new reconciling pass reads everything from the start: resuming a pass
+            # another run began (an interrupted first sync) would leave the rows that run
+            # wrote older than this pass's start, and so marked deleted at its end.
+            cursor = None
         pending: asyncio.Future[Any] | None = None
         first = True
         async for page in connector.pages(stream, cursor, full=full):

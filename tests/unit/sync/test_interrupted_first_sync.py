@@ -1,12 +1,9 @@
 """A first sync stopped half-way (Ctrl-C, SIGTERM, a crash), then ``billbridge sync --full``.
 
-Found while checking the command line's Ctrl-C contract ("data consistent"): the full
-run resumes the first pass where it stopped (the first pass reads everything), but
-starts its reconciliation window at its own first page, so every record the stopped
-run wrote and the full run did not read again is marked deleted (here 312 subscriptions
-where 13 are deleted at the source). The fix belongs in ``desktop/sync`` (the engine's
-full-pass marker); this test is expected to fail until then (strict: it reports when
-fixed).
+A full run must not resume the first pass where it stopped: its reconciliation window
+starts at its own first page, so every record the stopped run wrote and the full run did
+not read again would be marked deleted (312 subscriptions where 13 are deleted at the
+source, before the engine started new reconciling passes over).
 """
 
 from __future__ import annotations
@@ -21,9 +18,6 @@ from desktop.storage.database import Database
 from tests.unit.sync.engine_support import add_chargebee, fast_engine
 
 
-@pytest.mark.xfail(
-    strict=True, reason="desktop/sync: a full run resuming an interrupted first pass"
-)
 def test_full_sync_after_an_interrupted_first_sync_keeps_live_records(database: Database) -> None:
     with Sandbox(size=1000, seed=3, vendors=("chargebee",)) as sandbox:
         add_chargebee(database, sandbox)
