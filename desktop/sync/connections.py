@@ -101,10 +101,20 @@ def validate_settings(kind: str, settings: dict[str, Any], secret: str | None) -
         clean.pop("id_field", None)
     if kind == "chargebee":
         site = str(clean.get("site") or "").strip().lower()
-        if not _SITE.match(site):
+        if not site:
             raise ConfigurationError(
                 "A Chargebee connection needs --site, the site name from "
                 "https://SITE.chargebee.com (letters, digits and hyphens)."
+            )
+        if not _SITE.match(site):
+            raise ConfigurationError(
+                f"{site!r} is not a Chargebee site name; use the SITE of "
+                "https://SITE.chargebee.com (letters, digits and hyphens)."
+            )
+        if secret is not None and (len(secret.split()) != 1 or secret.strip()[:1] in "{[\"'"):
+            raise ConfigurationError(
+                "The Chargebee API key is one word (like live_… or test_…); paste the key "
+                "alone, without spaces, line breaks, quotes or JSON."
             )
         clean["site"] = site
         key_is_test = bool(secret and secret.strip().startswith("test_"))

@@ -305,8 +305,9 @@ class SyncEngine:
         )
         if not secret:
             raise SyncFailure(
-                f"No key is stored for {row.name}; store one with 'billbridge connection add' "
-                "or pass it at run time with --secret-env."
+                f"No key is stored for {row.name}; store one with Update credentials on the "
+                f"Connections page or 'billbridge connection credentials {row.name} "
+                "--secret-env VAR', or pass it at run time with --secret-env."
             )
         identity = IdentityRule.from_settings(dict(row.settings or {}))
         lock = self.locks.acquire(row.id, trigger, heartbeat_seconds=self._heartbeat)

@@ -155,7 +155,12 @@ def test_connection_add_list_remove_for_each_kind(
     ("argv", "env", "message"),
     [
         (["--kind", "chargebee", "--name", "X"], {}, "needs --site"),
-        (["--kind", "chargebee", "--name", "X", "--site", "ac me"], {}, "needs --site"),
+        (["--kind", "chargebee", "--name", "X", "--site", "ac me"], {},
+         "'ac me' is not a Chargebee site name"),
+        (["--kind", "chargebee", "--name", "X", "--site", "acme", "--secret-env", "S"],
+         {"S": "live_abcdef0123\nlive_abcdef0123"}, "paste the key alone"),
+        (["--kind", "chargebee", "--name", "X", "--site", "acme", "--secret-env", "S"],
+         {"S": '{"api_key": "live_abcdef0123"}'}, "without spaces, line breaks, quotes or JSON"),
         (["--kind", "recurly", "--name", "X", "--site", "a", "--region", "ap"], {},
          "'ap' is not a Recurly region"),
         (["--kind", "recurly", "--name", "X"], {}, "needs --site"),
