@@ -85,6 +85,11 @@ class JobHandle(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(100)
         self._timer.timeout.connect(self._flush_progress)
+        self._on_completed: Callable[[str, Any], None] | None = None
+        # Delivered to a decorated slot of this object (it lives on the GUI thread), not
+        # to a bare lambda: PySide6 crashed now and then delivering a worker thread's
+        # emit to a context-less lambda while the GUI thread was tearing widgets down.
+        self._completed.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     @property
     def cancelling(self) -> bool:
@@ -99,6 +104,11 @@ class JobHandle(QObject):
         # Worker thread: keep only the latest report; the GUI timer picks it up.
         with self._lock:
             self._pending = progress
+
+    @Slot(str, object)
+    def _deliver(self, outcome: str, payload: Any) -> None:
+        if self._on_completed is not None:
+            self._on_completed(outcome, payload)
 
     @Slot()
     def _flush_progress(self) -> None:
@@ -170,11 +180,8 @@ class JobRunner(QObject):
         if key is not None and self.is_running(key):
             raise BillbridgeError(f"{title} is already running.")
         handle = JobHandle(title, key, self)
-        handle._completed.connect(
-            lambda outcome, payload: self._complete(
-                handle, outcome, payload, on_success, on_error, changes_data
-            ),
-            Qt.ConnectionType.QueuedConnection,
+        handle._on_completed = lambda outcome, payload: self._complete(
+            handle, outcome, payload, on_success, on_error, changes_data
         )
         self._jobs.append(handle)
         handle._timer.start()
