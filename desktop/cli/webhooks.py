@@ -99,7 +99,10 @@ def _instructions(
     header = authorization_header(info.name, token)
     print(f"Receiver {info.name!r} for the connection {info.connection_name!r}.", file=out)
     print("", file=out)
-    print("In Zoho Billing: Settings → Automation → Webhooks → + New Webhook", file=out)
+    print(
+        "In Zoho Billing: Settings → Automation → Workflow Actions → Webhooks → + New Webhook",
+        file=out,
+    )
     print(f"  URL:            {base}{info.path}", file=out)
     print("  Method / body:  POST, Default payload (JSON)", file=out)
     print("  Events:         the subscription, invoice and payment events to follow", file=out)

@@ -106,6 +106,8 @@ def test_webhook_create_prints_the_header_once_and_keeps_the_token(
     )
     assert code == 0
     assert "https://h.example/webhooks/zoho-billing/second" in text
+    # where the webhook is made in Zoho Billing (the vendor's help page names this path)
+    assert "Settings → Automation → Workflow Actions → Webhooks → + New Webhook" in text
     header = next(line for line in text.splitlines() if "Header value:" in line)
     value = header.split("Header value:")[1].strip()
     token = next(line for line in text.splitlines() if "secret token:" in line).split()[-1]
