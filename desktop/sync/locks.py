@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import Connection as DbConnection
@@ -67,7 +68,12 @@ def this_host() -> str:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with ``pid`` exists on this machine."""
+    """Whether process ``pid`` is running on this machine (an exited child its parent has
+    not reaped yet counts as dead).
+
+    Args:
+        pid: a process id (0 or less is never alive).
+    """
     if pid <= 0:
         return False
     try:
@@ -75,10 +81,14 @@ def process_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return True  # someone else's process: it exists
     except OSError:
         return False
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here (or it just went): os.kill's answer stands
+    return stat.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"])
 
 
 def parse_owner(owner: str) -> tuple[str, int | None]:

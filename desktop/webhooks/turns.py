@@ -47,8 +47,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Protocol
+
+from desktop.sync.locks import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -76,27 +77,6 @@ class _Box:
 
     def __init__(self, value: Any) -> None:
         self.value = value
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` is running (an exited child not yet reaped counts as dead).
-
-    Args:
-        pid: a process id (0 or less is never alive).
-    """
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: it exists
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc here (or it just went): os.kill's answer stands
-    return stat.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"])
 
 
 def _signal(semaphore: Any) -> None:
