@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "desktop.cli.serve",
     "desktop.cli.metrics",
     "desktop.cli.alerts",
+    "desktop.cli.rates",
     # one line per command module
 )
 

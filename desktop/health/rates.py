@@ -84,7 +84,8 @@ class Converter:
         if factor is None:
             raise ConfigurationError(
                 f"No exchange rate from {currency} to {self.target} is set; add one in "
-                "the health settings."
+                "Settings → Reporting currency and exchange rates (or with "
+                "'billbridge rates set')."
             )
         return factor
 
@@ -127,7 +128,8 @@ class Converter:
             return None
         missing = sorted({item.currency for item in excluded if item.currency is not None})
         rate_hint = (
-            f"set a rate from {', '.join(missing)} to {self.target} in the health settings"
+            f"set a rate from {', '.join(missing)} to {self.target} in Settings → "
+            "Reporting currency and exchange rates (or with 'billbridge rates set')"
             if missing
             else "give those records a currency at the source"
         )
