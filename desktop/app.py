@@ -306,6 +306,9 @@ def build_pages(services: Services) -> list[Page]:
             services.database.display,
             services.secrets.description,
             services.database.dialect,
+            database=services.database,
+            jobs=services.jobs,
+            clock=services.clock,
         ),
     ]
     ReceiverToggle(receiver).attach_to(pages[-1])  # the Settings page

@@ -75,7 +75,8 @@ class HealthOverview:
             codes = ", ".join(sorted(e.currency or "unknown" for e in self.ageing.excluded))
             found.append(
                 f"Receivables in {codes} are left out of the ageing chart: set an exchange "
-                f"rate to {self.currency} in Settings to include them."
+                f"rate to {self.currency} in Settings → Reporting currency and exchange "
+                "rates to include them."
             )
         return list(dict.fromkeys(found))
 
