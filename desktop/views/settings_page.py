@@ -116,10 +116,15 @@ class CurrencyGroup(QGroupBox):
         self.reporting.setFixedWidth(64)
         self.reporting.setAccessibleName("Reporting currency")
         top.addWidget(self.reporting)
+        self.automatic_hint = QLabel("")
+        top.addWidget(self.automatic_hint)
         self.reporting_error = _error_label()
-        top.addWidget(self.reporting_error, 1)
+        top.addWidget(self.reporting_error)
+        top.addStretch(1)
         layout.addLayout(top)
         layout.addWidget(QLabel("Exchange rates (one unit of each currency is worth):"))
+        self.no_rates = QLabel("No rates set.")
+        layout.addWidget(self.no_rates)
         self._grid = QGridLayout()
         self._grid.setColumnStretch(6, 1)
         layout.addLayout(self._grid)
@@ -152,6 +157,9 @@ class CurrencyGroup(QGroupBox):
             settings = load_currency_settings(session)
             self._automatic = reporting_currency(session, settings)
         self.reporting.setPlaceholderText(self._automatic)
+        self.automatic_hint.setText(
+            f"Left blank, it is the currency most subscriptions use (now {self._automatic})."
+        )
         self.reporting.setText(settings.reporting or "")
         for row in list(self.rows):
             self._remove_row(row)
@@ -172,6 +180,7 @@ class CurrencyGroup(QGroupBox):
         self._grid.addWidget(row.error, index + 1, 1, 1, 6)
         row.remove.clicked.connect(lambda: self._remove_row(row))
         self.rows.append(row)
+        self._rows_changed()
         if not code:
             row.code.setFocus()
         return row
@@ -181,6 +190,10 @@ class CurrencyGroup(QGroupBox):
         for widget in row.widgets():
             self._grid.removeWidget(widget)
             widget.deleteLater()
+        self._rows_changed()
+
+    def _rows_changed(self) -> None:
+        self.no_rates.setVisible(not self.rows)
 
     def _reporting_changed(self) -> None:
         for row in self.rows:
