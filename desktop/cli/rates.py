@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from desktop.cli.context import CliContext
@@ -20,6 +19,7 @@ from desktop.health.settings import (
     CurrencySettings,
     load_currency_settings,
     normalise_currency,
+    parse_rate,
     reporting_currency,
     save_currency_settings,
 )
@@ -57,23 +57,6 @@ def describe(settings: CurrencySettings, reporting: str) -> str:
     for code, rate in sorted(settings.rates.items()):
         lines.append(f"1 {code} = {rate} {reporting}")
     return "\n".join(lines)
-
-
-def parse_rate(code: str, text: str) -> Decimal:
-    """A rate typed by a person as a positive decimal.
-
-    Raises:
-        ConfigurationError: when ``text`` is not a number above zero.
-    """
-    try:
-        rate = Decimal(text.strip().replace(",", "."))
-    except InvalidOperation:
-        raise ConfigurationError(
-            f"The rate for {code} must be a number above zero, such as 1.08."
-        ) from None
-    if not rate.is_finite() or rate <= 0:
-        raise ConfigurationError(f"The rate for {code} must be a number above zero, such as 1.08.")
-    return rate
 
 
 def run(args: argparse.Namespace, context: CliContext) -> int:

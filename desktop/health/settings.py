@@ -114,6 +114,23 @@ def _parse_rate(code: str, value: object) -> Decimal:
     return rate
 
 
+def parse_rate(code: str, text: str) -> Decimal:
+    """A rate typed by a person as a positive decimal.
+
+    Raises:
+        ConfigurationError: when ``text`` is not a number above zero.
+    """
+    try:
+        rate = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        raise ConfigurationError(
+            f"The rate for {code} must be a number above zero, such as 1.08."
+        ) from None
+    if not rate.is_finite() or rate <= 0:
+        raise ConfigurationError(f"The rate for {code} must be a number above zero, such as 1.08.")
+    return rate
+
+
 def load_currency_settings(session: Session) -> CurrencySettings:
     """Reads the currency settings (defaults when unset; bad entries are skipped)."""
     data = _read(session, CURRENCY_KEY)

@@ -25,13 +25,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import __version__
-from desktop.cli.rates import parse_rate
 from desktop.errors import BillbridgeError, ConfigurationError
 from desktop.health.after_sync import HealthRefresh, refresh_health
 from desktop.health.settings import (
     CurrencySettings,
     load_currency_settings,
     normalise_currency,
+    parse_rate,
     reporting_currency,
     save_currency_settings,
 )
