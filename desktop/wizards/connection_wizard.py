@@ -245,9 +245,20 @@ class CredentialsPage(QWizardPage):
             self.outcome.setText("")
         for form in self.forms.values():
             form.refresh()
-        self.problem.setText(self.input_problem() or "")
-        self.test_button.setEnabled(self.task is None and not self.input_problem())
+        problem = self.input_problem()
+        # a form nothing is typed in yet says nothing is wrong (Test stays disabled)
+        shown = problem if problem and self._started() else ""
+        self.problem.setText(shown)
+        self.problem.setVisible(bool(shown))  # no empty line above Test connection
+        self.test_button.setEnabled(self.task is None and not problem)
         self.completeChanged.emit()
+
+    def _started(self) -> bool:
+        """Whether anything is typed in the chosen system's form."""
+        form = self.form()
+        if any(edit.text().strip() for edit in form.findChildren(QLineEdit)):
+            return True
+        return form is self.recurly and bool(self.recurly.site_map.toPlainText().strip())
 
     @property
     def map_error_line(self) -> int | None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QFormLayout, QWizard
+from PySide6.QtWidgets import QFormLayout, QLineEdit, QWizard
 from pytestqt.exceptions import TimeoutError as WaitTimeout
 from pytestqt.qtbot import QtBot
 
@@ -296,3 +296,22 @@ def test_every_step_has_the_same_header_a_title_and_a_sentence(qtbot: QtBot) -> 
         page = wizard.page(page_id)
         assert page.title(), page_id
         assert page.subTitle().endswith("."), page.title()
+
+
+@pytest.mark.parametrize("kind", ["chargebee", "recurly", "zoho-billing"])
+def test_a_blank_form_says_nothing_is_wrong_until_something_is_typed(
+    qtbot: QtBot, kind: str
+) -> None:
+    wizard = _wizard(qtbot, None, [])
+    wizard.system.buttons[kind].setChecked(True)
+    wizard.system.name.setText("New")
+    wizard.next()
+    page = wizard.credentials
+    assert page.problem.text() == ""  # no red sentence before the user has typed
+    assert page.problem.isHidden()  # nor an empty line for one
+    assert not page.test_button.isEnabled()
+    first = page.form().findChildren(QLineEdit)[0]
+    qtbot.keyClicks(first, "a b")  # type: ignore[no-untyped-call]
+    assert page.problem.text() != ""
+    assert page.problem.isVisible()
+    assert not page.test_button.isEnabled()
